@@ -1,0 +1,34 @@
+# make test / make demo create .venv on first use.
+# TORCH_SPEC: the torch requirement installed before the project. The default pins a release whose CPU wheel
+# is available locally on the project machines; users with a CUDA build already in .venv keep it
+# (torch is installed only when it cannot be imported), or pass e.g. TORCH_SPEC=torch.
+PY ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+TORCH_SPEC ?= torch==2.13.0
+STAMP := $(VENV)/.installed
+
+.PHONY: test demo bench lint clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install -q "$(TORCH_SPEC)"
+	$(BIN)/python -m pip install -q -e ".[dev]"
+	touch $(STAMP)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+demo: $(STAMP)
+	$(BIN)/nas-harness compare --algorithms darts,spos,fewshot,hepnas --space nb201 --dataset cifar10 \
+		--preset smoke --seeds 0,1 --out runs/demo
+
+bench: $(STAMP)
+	$(BIN)/python -m pip install -q --no-deps xautodl==1.0.0
+	$(BIN)/python -m pytest -q -m benchmark tests/benchmarks --benchmark-enable
+
+lint: $(STAMP)
+	$(BIN)/ruff check harness algorithms reports tests
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache .benchmarks

@@ -1,0 +1,131 @@
+"""The public contract between the harness and search algorithms.
+
+An algorithm is a class with a `name`, a frozen `Config` dataclass (its defaults live there and nowhere else) and
+`search(space, ctx) -> SearchOutcome`. It reaches data, RNGs, device, logging, cost attribution and checkpoints only
+through the `RunContext` the runner gives it. Weight-sharing algorithms never see ground truth: `ctx.oracle` is
+None unless the algorithm class declares `uses_oracle = True` (the `UsesOracle` capability); the runner refuses an
+algorithm that tries to reach the oracle otherwise.
+
+Capabilities: an algorithm that can score architectures with its trained (sub-)supernets implements
+`SupernetScorer.score`, so the harness (not the algorithm) can measure rank correlation on a set it fixes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+import numpy as np
+
+from harness.spaces.nb201 import NB201Arch
+
+
+@dataclass(frozen=True)
+class SubSupernetOutcome:
+    """One child (sub-supernet) of a split. Every child is recorded; `selected` marks the survivor explicitly."""
+
+    stage: int
+    child: int
+    partition: str  # e.g. "e1={skip_connect,nor_conv_3x3} e2={none,nor_conv_1x1,avg_pool_3x3}"
+    held_out_acc: float  # % top-1 on the whole held-out half (the selection criterion)
+    selected: bool
+    remaining_space: int  # number of architectures inside this child's region
+    cost: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StageOutcome:
+    """One stage of a staged algorithm: how many children were trained, which won, what space remains."""
+
+    index: int
+    children: int
+    pick: int
+    remaining_space: int
+    pick_arch: NB201Arch | None = None  # the arch the stage's winner would derive now, if defined
+    cost: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SearchOutcome:
+    final_arch: NB201Arch
+    selection_rule: str  # plain words, e.g. "per-edge argmax of masked softmax(alpha)"
+    stages: tuple[StageOutcome, ...] = ()
+    sub_supernets: tuple[SubSupernetOutcome, ...] = ()
+    candidates: tuple[tuple[NB201Arch, float], ...] = ()  # (arch, the algorithm's own score) it considered
+    extras: dict[str, Any] = field(default_factory=dict)  # JSON-safe
+
+
+class OracleAccessRefused(RuntimeError):
+    """A weight-sharing algorithm asked for ground truth."""
+
+
+class RunContext(Protocol):
+    """What the runner hands an algorithm. Implemented by `harness.context.LocalRunContext`."""
+
+    seed: int
+    device: Any  # torch.device
+    artifact_dir: Path
+
+    @property
+    def data(self) -> Any:  # harness.data.SearchData
+        ...
+
+    @property
+    def oracle(self) -> Any:  # None unless the algorithm declares uses_oracle; else raises OracleAccessRefused
+        ...
+
+    def torch_generator(self, purpose: str) -> Any:
+        """A torch.Generator on the run's device-independent CPU stream, seeded from (run seed, purpose)."""
+        ...
+
+    def numpy_rng(self, purpose: str) -> np.random.Generator: ...
+
+    def log(self, step: int, phase: str, *, stage: int | None = None, child: int | None = None,
+            epoch: int | None = None, **scalars: float) -> None:
+        """Append scalars (one long-format row each) to records.csv."""
+        ...
+
+    def phase(self, name: str) -> AbstractContextManager[None]:
+        """Attribute cost spent inside to phase `name` (nested names join with '/')."""
+        ...
+
+    def count(self, *, epochs: float = 0, steps: int = 0, images: int = 0, forwards: int = 0) -> None:
+        """Add work counters to the current phase."""
+        ...
+
+    def save_checkpoint(self, name: str, state: dict[str, Any]) -> None: ...
+
+    def load_checkpoint(self, name: str) -> dict[str, Any] | None:
+        """The state saved under `name`, loaded with weights_only=True, or None."""
+        ...
+
+    def progress(self, iterable: Sequence[Any] | Iterator[Any], *, total: int | None = None,
+                 desc: str = "") -> Iterator[Any]: ...
+
+
+@runtime_checkable
+class Algorithm(Protocol):
+    name: ClassVar[str]
+    Config: ClassVar[type]
+    uses_oracle: ClassVar[bool]
+
+    def __init__(self, config: Any) -> None: ...
+
+    def search(self, space: str, ctx: RunContext) -> SearchOutcome: ...
+
+
+@runtime_checkable
+class SupernetScorer(Protocol):
+    """Scores architectures with the trained (sub-)supernet that owns each one (after `search`).
+
+    Returns one score per arch (held-out top-1 %, higher = better), in input order. Also returns which supernet
+    scored each arch via `owner` (e.g. "one-shot", "stage3/child2"), so per-stage correlation can be reported.
+    """
+
+    def score(self, archs: Sequence[NB201Arch], ctx: RunContext) -> tuple[np.ndarray, list[str]]: ...
+
+
+ProgressFn = Callable[[Iterator[Any]], Iterator[Any]]
