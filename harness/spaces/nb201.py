@@ -38,6 +38,7 @@ NUM_ISOMORPHISM_CLASSES = 6466
 _OP_INDEX = {op: i for i, op in enumerate(OPS)}
 _STRING_RE = re.compile(r"^\|[^|]+\|\+\|[^|]+\|[^|]+\|\+\|[^|]+\|[^|]+\|[^|]+\|$")
 _INDEX_RESOURCE = "nb201-index.txt"
+_INT_RE = re.compile(r"^-?[0-9]+$")
 
 
 class ArchParseError(InputError):
@@ -208,7 +209,7 @@ def parse_arch(token: str | int) -> NB201Arch:
     if isinstance(token, int | np.integer) and not isinstance(token, bool):
         return NB201Arch.from_index(int(token))
     text = str(token).strip()
-    if text.lstrip("-").isdigit():
+    if _INT_RE.match(text):  # ASCII digits only: str.isdigit() also accepts e.g. '²', which int() rejects
         return NB201Arch.from_index(int(text))
     return NB201Arch.from_str(text)
 
