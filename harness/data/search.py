@@ -1,0 +1,90 @@
+"""Real search data: which images form the weight half and the held-out half (algorithms.md section 1).
+
+  train_half      the training set split by index: first half = weight half, second half = held-out half
+                  (DARTS / GM-NAS / HEP-NAS, train_portion 0.5; CIFAR 25k / 25k; ImageNet16-120 75,850 each)
+  nb201_official  AutoDL-style NB201 baselines: CIFAR-10 weight / held-out = the official cifar-split.txt
+                  train / valid halves of the train set; CIFAR-100 and ImageNet16-120 weight = full train set,
+                  held-out = the x-valid half of the test set (packaged official split files)
+The identity string hashes the split indices and the image bytes, so provenance names exactly what was used.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from harness.data import loaders, splits
+from harness.data.download import ensure_dataset
+from harness.data.types import DATASETS, ImageSet, SearchData, black_value, check_dataset, normalize_uint8
+from harness.errors import InputError
+
+SEARCH_SPLITS = ("train_half", "nb201_official")
+
+
+def split_indices(dataset: str, split: str, n_train: int) -> tuple[str, np.ndarray, str, np.ndarray]:
+    """(weight part, weight indices, held-out part, held-out indices); parts are "train" or "test"."""
+    if split == "train_half":
+        half = n_train // 2
+        return "train", np.arange(half), "train", np.arange(half, n_train)
+    if split == "nb201_official":
+        if dataset == "cifar10":
+            return (
+                "train",
+                splits.official_split("cifar10", "train"),
+                "train",
+                splits.official_split("cifar10", "valid"),
+            )
+        return "train", np.arange(n_train), "test", splits.official_split(dataset, "xvalid")
+    raise InputError(f"unknown search split {split!r}; allowed: {', '.join(SEARCH_SPLITS)}")
+
+
+def _to_set(raw: loaders.RawSplit, idx: np.ndarray, dataset: str, device: torch.device | str) -> ImageSet:
+    images = torch.from_numpy(np.ascontiguousarray(raw.images[idx])).to(device)
+    labels = torch.from_numpy(raw.labels[idx].astype(np.int64)).to(device)
+    return ImageSet(normalize_uint8(images, dataset), labels, black_value(dataset))
+
+
+def load_search_data(
+    dataset: str,
+    *,
+    root: Path,
+    split: str = "train_half",
+    device: torch.device | str = "cpu",
+    download: bool = True,
+) -> SearchData:
+    """Weight / held-out halves of the real `dataset` from the user's `root` (CIFAR downloaded if absent)."""
+    check_dataset(dataset)
+    if split not in SEARCH_SPLITS:
+        raise InputError(f"unknown search split {split!r}; allowed: {', '.join(SEARCH_SPLITS)}")
+    ensure_dataset(dataset, Path(root), download=download)
+    train = loaders.read_split(dataset, Path(root), "train")
+    w_part, w_idx, h_part, h_idx = split_indices(dataset, split, train.labels.shape[0])
+    parts = {"train": train}
+    if "test" in (w_part, h_part):
+        parts["test"] = loaders.read_split(dataset, Path(root), "test")
+    h = hashlib.sha256(f"{dataset}:{split}".encode())
+    for part, idx in ((w_part, w_idx), (h_part, h_idx)):
+        raw = parts[part]
+        n = raw.labels.shape[0]
+        if idx.size and (idx.min() < 0 or idx.max() >= n):
+            raise InputError(
+                f"{dataset} {part} set has {n} images; split {split!r} indexes up to {int(idx.max())} "
+                "(the official split needs the complete set): index outside the images read"
+            )
+        h.update(part.encode())
+        h.update(np.ascontiguousarray(idx, dtype="<i8").tobytes())
+        h.update(np.ascontiguousarray(raw.images[idx]).tobytes())
+        h.update(np.ascontiguousarray(raw.labels[idx], dtype="<i8").tobytes())
+    classes, size = DATASETS[dataset]
+    return SearchData(
+        dataset=dataset,
+        source="real",
+        num_classes=classes,
+        image_size=size,
+        weight=_to_set(parts[w_part], w_idx, dataset, device),
+        held_out=_to_set(parts[h_part], h_idx, dataset, device),
+        identity=f"{dataset}:{split}:{h.hexdigest()[:16]}",
+    )
