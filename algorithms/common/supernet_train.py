@@ -1,0 +1,250 @@
+"""Shared supernet epoch loops: single-path / masked weight training and the DARTS alternating epoch.
+
+Why shared: SPOS, few-shot NAS, HEP-NAS and DARTS spend their time in the same two loops; one implementation
+keeps cost counting (ctx.count), per-epoch logging (train_loss, train_acc_pct) and the step order identical
+across algorithms. The LR schedule is the caller's (harness.train.set_lr before each epoch).
+
+Public API:
+    @dataclass(frozen=True) EpochStats: loss: float; acc_pct: float; steps: int; images: int;
+        alpha_loss: float | None = None (mean held-out loss of the alpha steps, DARTS epochs only)
+    train_weights_epoch(supernet, op_weights_fn: Callable[[], tuple[Tensor, Tensor | None]], stream,
+                        optimizer, grad_clip: float, ctx, *, epoch: int, log_phase: str = "supernet",
+                        step_offset: int = 0, stage: int | None = None, child: int | None = None,
+                        log: bool = True) -> EpochStats
+        One epoch over `stream` (a harness.data.BatchStream or any iterable of (x, y)). Per batch:
+        (op_weights, active_mask) = op_weights_fn(); zero_grad; CE(supernet(x, op_weights, active_mask), y);
+        harness.train.sgd_step (backward, clip, step). Counts epochs=1, steps, images, forwards in the
+        current ctx phase; logs train_loss, train_acc_pct at step = step_offset + steps.
+    train_darts_epoch(supernet, alpha, mask, weight_stream, held_out_stream, weight_optimizer,
+                      alpha_optimizer, grad_clip: float, ctx, *, epoch: int, order: int = 1,
+                      log_phase: str = "supernet", step_offset: int = 0, stage=None, child=None,
+                      log: bool = True, train_alpha: bool = True) -> EpochStats
+        DARTS (algorithms.md §5): per weight batch, first an alpha step (Adam, bilevel.darts_alpha_step) on
+        the next held-out batch (the held-out stream starts a new shuffled pass when exhausted), then an SGD
+        step on the weight batch with op weights masked_softmax(alpha, mask). train_alpha=False freezes
+        alpha (weights-only epochs). Also logs alpha_loss.
+    build_supernet(ctx, purpose, *, num_classes, C, N, affine, track_running_stats) -> NB201Supernet
+        initial weights fixed by (run seed, purpose), identical on every device.
+    generator_states(ctx, purposes) -> dict[str, Tensor]; restore_generators(ctx, states) -> None  (resume)
+    check_space_and_split(space, data, search_split, name) -> None   (InputError on mismatch)
+Both loops use harness.train.autocast(ctx.device) (bf16 on CUDA, no-op on CPU) and call supernet.train().
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from harness.errors import InputError
+from harness.train import autocast, sgd_step
+
+from .alpha import masked_softmax
+from .bilevel import darts_alpha_step
+
+
+@dataclass(frozen=True)
+class EpochStats:
+    loss: float
+    acc_pct: float
+    steps: int
+    images: int
+    alpha_loss: float | None = None
+
+
+def _log(
+    ctx: Any, stats: EpochStats, *, step: int, phase: str, epoch: int, stage: int | None, child: int | None
+) -> None:
+    scalars = {"train_loss": stats.loss, "train_acc_pct": stats.acc_pct}
+    if stats.alpha_loss is not None:
+        scalars["alpha_loss"] = stats.alpha_loss
+    ctx.log(step, phase, stage=stage, child=child, epoch=epoch, **scalars)
+
+
+def _weight_step(
+    supernet: nn.Module,
+    x: Tensor,
+    y: Tensor,
+    op_weights: Tensor,
+    active_mask: Tensor | None,
+    optimizer: torch.optim.Optimizer,
+    params: list[Tensor],
+    grad_clip: float,
+    device: Any,
+) -> tuple[Tensor, Tensor]:
+    optimizer.zero_grad(set_to_none=True)
+    with autocast(device):
+        logits = supernet(x, op_weights, active_mask)
+    loss = F.cross_entropy(logits.float(), y)
+    sgd_step(loss, optimizer, params, grad_clip)
+    return loss.detach(), (logits.detach().argmax(dim=1) == y).sum()
+
+
+def train_weights_epoch(
+    supernet: nn.Module,
+    op_weights_fn: Callable[[], tuple[Tensor, Tensor | None]],
+    stream: Iterable[tuple[Tensor, Tensor]],
+    optimizer: torch.optim.Optimizer,
+    grad_clip: float,
+    ctx: Any,
+    *,
+    epoch: int,
+    log_phase: str = "supernet",
+    step_offset: int = 0,
+    stage: int | None = None,
+    child: int | None = None,
+    log: bool = True,
+) -> EpochStats:
+    """One weight-training epoch with op weights drawn per step from `op_weights_fn` (module docstring)."""
+    supernet.train()
+    params = [p for p in supernet.parameters() if p.requires_grad]
+    dev = next(iter(params)).device if params else torch.device("cpu")
+    loss_sum = torch.zeros((), dtype=torch.float64, device=dev)  # on device: no host sync per step
+    correct = torch.zeros((), dtype=torch.int64, device=dev)
+    steps = images = 0
+    for x, y in stream:
+        op_weights, active_mask = op_weights_fn()
+        loss, corr = _weight_step(
+            supernet, x, y, op_weights, active_mask, optimizer, params, grad_clip, ctx.device
+        )
+        n = int(y.shape[0])
+        loss_sum += loss.double() * n
+        correct += corr
+        steps += 1
+        images += n
+    if steps == 0:
+        raise ValueError("the weight stream yielded no batch")
+    stats = EpochStats(float(loss_sum) / images, 100.0 * int(correct) / images, steps, images)
+    ctx.count(epochs=1, steps=steps, images=images, forwards=steps)
+    if log:
+        _log(ctx, stats, step=step_offset + steps, phase=log_phase, epoch=epoch, stage=stage, child=child)
+    return stats
+
+
+def _cycle(stream: Iterable[tuple[Tensor, Tensor]]) -> Iterator[tuple[Tensor, Tensor]]:
+    """Endless batches: a new pass (new shuffle) of `stream` whenever the previous one is exhausted."""
+    while True:
+        empty = True
+        for batch in stream:
+            empty = False
+            yield batch
+        if empty:
+            raise ValueError("the held-out stream yielded no batch")
+
+
+def train_darts_epoch(
+    supernet: nn.Module,
+    alpha: Tensor,
+    mask: Tensor,
+    weight_stream: Iterable[tuple[Tensor, Tensor]],
+    held_out_stream: Iterable[tuple[Tensor, Tensor]],
+    weight_optimizer: torch.optim.Optimizer,
+    alpha_optimizer: torch.optim.Optimizer,
+    grad_clip: float,
+    ctx: Any,
+    *,
+    epoch: int,
+    order: int = 1,
+    log_phase: str = "supernet",
+    step_offset: int = 0,
+    stage: int | None = None,
+    child: int | None = None,
+    log: bool = True,
+    train_alpha: bool = True,
+) -> EpochStats:
+    """One DARTS epoch: alpha step on a held-out batch, then weight step on a weight batch (see module)."""
+    if order not in (1, 2):
+        raise ValueError(f"order must be 1 or 2, got {order!r}")
+    supernet.train()
+    mask = mask.to(alpha.device)
+    params = [p for p in supernet.parameters() if p.requires_grad]
+    held_out = _cycle(held_out_stream) if train_alpha else None
+    dev = alpha.device
+    loss_sum = torch.zeros((), dtype=torch.float64, device=dev)  # on device: no host sync per step
+    alpha_loss_sum = torch.zeros((), dtype=torch.float64, device=dev)
+    correct = torch.zeros((), dtype=torch.int64, device=dev)
+    steps = images = held_images = 0
+    for x, y in weight_stream:
+        if held_out is not None:
+            xv, yv = next(held_out)
+            a_loss = darts_alpha_step(
+                supernet,
+                alpha,
+                mask,
+                alpha_optimizer,
+                (xv, yv),
+                order=order,
+                train_batch=(x, y),
+                weight_optimizer=weight_optimizer,
+                autocast_device=ctx.device,
+            )
+            alpha_loss_sum += a_loss.double()
+            held_images += int(yv.shape[0])
+        op_weights = masked_softmax(alpha, mask).detach()
+        loss, corr = _weight_step(
+            supernet, x, y, op_weights, mask, weight_optimizer, params, grad_clip, ctx.device
+        )
+        n = int(y.shape[0])
+        loss_sum += loss.double() * n
+        correct += corr
+        steps += 1
+        images += n
+    if steps == 0:
+        raise ValueError("the weight stream yielded no batch")
+    alpha_fw = (1 if order == 1 else 4) if train_alpha else 0
+    stats = EpochStats(
+        float(loss_sum) / images,
+        100.0 * int(correct) / images,
+        steps,
+        images,
+        float(alpha_loss_sum) / steps if train_alpha else None,
+    )
+    ctx.count(epochs=1, steps=steps, images=images + held_images, forwards=steps * (1 + alpha_fw))
+    if log:
+        _log(ctx, stats, step=step_offset + steps, phase=log_phase, epoch=epoch, stage=stage, child=child)
+    return stats
+
+
+# ------------------------------------------------------------------------------------ construction and resume
+def build_supernet(
+    ctx: Any, purpose: str, *, num_classes: int, C: int, N: int, affine: bool, track_running_stats: bool
+) -> nn.Module:
+    """An NB201Supernet whose initial weights depend only on (run seed, purpose): built on CPU under a forked
+    global RNG seeded from ctx.torch_generator(purpose), then moved to ctx.device
+    (same init on every device)."""
+    from harness.models import NB201Supernet
+
+    seed = int(torch.randint(0, 2**62, (1,), generator=ctx.torch_generator(purpose)))
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        net = NB201Supernet(
+            num_classes=num_classes, C=C, N=N, affine=affine, track_running_stats=track_running_stats
+        )
+    return net.to(ctx.device)
+
+
+def generator_states(ctx: Any, purposes: Iterable[str]) -> dict[str, Tensor]:
+    """Checkpointable states of the context's named torch generators (for exact resume)."""
+    return {p: ctx.torch_generator(p).get_state() for p in purposes}
+
+
+def restore_generators(ctx: Any, states: dict[str, Tensor]) -> None:
+    for p, s in states.items():
+        ctx.torch_generator(p).set_state(s.to("cpu", torch.uint8))
+
+
+def check_space_and_split(space: str, data: Any, search_split: str, name: str) -> None:
+    """InputError unless space is nb201 and real data was split as the config says (synthetic: no split)."""
+    if space != "nb201":
+        raise InputError(f"{name} supports space 'nb201' only, got {space!r}")
+    if getattr(data, "source", None) == "real":
+        parts = str(data.identity).split(":")
+        if len(parts) >= 2 and parts[1] != search_split:
+            raise InputError(
+                f"{name} search_split={search_split!r} but the data is split {parts[1]!r}; "
+                f"set the preset's data split or {name}.search_split to match"
+            )

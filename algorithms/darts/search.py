@@ -1,0 +1,188 @@
+"""DARTS on NB201 (algorithms.md §5): alternate one alpha step (held-out batch) and one weight step (weight
+batch) per batch, cosine LR per epoch, final arch = per-edge argmax of masked softmax(alpha), `none` allowed.
+
+Records: per epoch `train_loss`, `train_acc_pct`, `alpha_loss`, `lr`, `derived_index` (phase "supernet") and
+the 30 raw alphas `alpha.e<k>.<op>` (phase "alpha"). Artifacts (ctx.save_checkpoint): "darts" (resume
+state, each epoch) and "darts_alphas" (alpha after every epoch, [epochs, 6, 5]). A killed run resumes from
+the last epoch checkpoint: weights, BN buffers, alpha, both optimizer states and the batch-stream generators
+are restored, so the resumed run equals an uninterrupted one (CPU).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import ClassVar
+
+import numpy as np
+import torch
+
+from algorithms.common.alpha import derive_argmax, full_mask, init_alpha, masked_softmax
+from algorithms.common.scoring import score_with_context
+from algorithms.common.supernet_train import (
+    build_supernet,
+    check_space_and_split,
+    generator_states,
+    restore_generators,
+    train_darts_epoch,
+)
+from algorithms.darts.config import Config
+from harness.api import RunContext, SearchOutcome
+from harness.data import BatchStream
+from harness.spaces.nb201 import OPS, NB201Arch
+from harness.train import make_adam, make_sgd, path_cosine_lr, set_lr
+
+CKPT = "darts"
+ALPHAS_ARTIFACT = "darts_alphas"
+_GENERATORS = ("darts/weight_batches", "darts/held_out_batches")
+SELECTION_RULE = "per-edge argmax of masked softmax(alpha), none allowed"
+
+
+class Darts:
+    name: ClassVar[str] = "darts"
+    Config: ClassVar[type] = Config
+    uses_oracle: ClassVar[bool] = False
+
+    def __init__(self, config: Config | None = None) -> None:
+        self.config = config if config is not None else Config()
+        self.supernet: torch.nn.Module | None = None
+        self.alpha: torch.Tensor | None = None
+
+    # -------------------------------------------------------------------------------- search
+    def search(self, space: str, ctx: RunContext) -> SearchOutcome:
+        cfg = self.config
+        data = ctx.data
+        check_space_and_split(space, data, cfg.search_split, self.name)
+        device = ctx.device
+        sn = cfg.supernet
+        net = build_supernet(
+            ctx,
+            "darts/init",
+            num_classes=data.num_classes,
+            C=sn.C,
+            N=sn.N,
+            affine=sn.affine,
+            track_running_stats=sn.track_running_stats,
+        )
+        alpha = init_alpha(ctx.torch_generator("darts/alpha"), device=device)
+        mask = full_mask(device)
+        w_opt = make_sgd(net.parameters(), cfg.weight_opt)
+        a_opt = make_adam([alpha], cfg.alpha_opt)
+        weight_stream = BatchStream(
+            data.weight,
+            batch_size=cfg.batch_size,
+            augment=True,
+            generator=ctx.torch_generator(_GENERATORS[0]),
+            sampling=cfg.batch_sampling,
+        )
+        held_stream = BatchStream(
+            data.held_out,
+            batch_size=cfg.batch_size,
+            augment=cfg.alpha_augment,
+            generator=ctx.torch_generator(_GENERATORS[1]),
+            sampling=cfg.batch_sampling,
+        )
+        steps_per_epoch = len(weight_stream)
+
+        start_epoch = 0
+        history: list[torch.Tensor] = []
+        state = ctx.load_checkpoint(CKPT)
+        if state is not None:
+            net.load_state_dict(state["supernet"])
+            with torch.no_grad():
+                alpha.copy_(state["alpha"].to(device))
+            w_opt.load_state_dict(state["w_opt"])
+            a_opt.load_state_dict(state["a_opt"])
+            restore_generators(ctx, state["generators"])
+            start_epoch = int(state["epoch"])
+            history = list(state["alpha_history"].unbind(0)) if start_epoch > 0 else []
+
+        wc = cfg.weight_opt
+        with ctx.phase("supernet"):
+            for epoch in ctx.progress(
+                range(start_epoch, cfg.epochs),
+                total=cfg.epochs - start_epoch,
+                desc=f"darts order {cfg.order}",
+            ):
+                lr = path_cosine_lr(epoch, cfg.epochs, wc.lr, wc.lr_min)
+                set_lr(w_opt, lr)
+                stats = train_darts_epoch(
+                    net,
+                    alpha,
+                    mask,
+                    weight_stream,
+                    held_stream,
+                    w_opt,
+                    a_opt,
+                    wc.grad_clip,
+                    ctx,
+                    epoch=epoch,
+                    order=cfg.order,
+                    log_phase="supernet",
+                    step_offset=epoch * steps_per_epoch,
+                )
+                step = (epoch + 1) * steps_per_epoch
+                derived = derive_argmax(alpha, mask)
+                ctx.log(step, "supernet", epoch=epoch, lr=lr, derived_index=derived.index)
+                a = alpha.detach().cpu()
+                ctx.log(
+                    step,
+                    "alpha",
+                    epoch=epoch,
+                    **{f"alpha.e{e}.{op}": float(a[e, o]) for e in range(6) for o, op in enumerate(OPS)},
+                )
+                history.append(a.clone())
+                del stats
+                ctx.save_checkpoint(
+                    CKPT,
+                    {
+                        "epoch": epoch + 1,
+                        "supernet": net.state_dict(),
+                        "alpha": a.clone(),
+                        "w_opt": w_opt.state_dict(),
+                        "a_opt": a_opt.state_dict(),
+                        "generators": generator_states(ctx, _GENERATORS),
+                        "alpha_history": torch.stack(history),
+                    },
+                )
+        alphas = torch.stack(history) if history else alpha.detach().cpu().unsqueeze(0)
+        ctx.save_checkpoint(
+            ALPHAS_ARTIFACT,
+            {
+                "alphas": alphas,
+                "ops": list(OPS),
+                "note": "raw alpha after each epoch, [epochs, 6 edges, 5 ops]",
+            },
+        )
+        self.supernet, self.alpha = net, alpha.detach()
+        final = derive_argmax(alpha, mask)
+        probs = masked_softmax(alpha.detach(), mask).cpu()
+        return SearchOutcome(
+            final_arch=final,
+            selection_rule=SELECTION_RULE,
+            extras={
+                "order": cfg.order,
+                "track_running_stats": sn.track_running_stats,
+                "search_split": cfg.search_split,
+                "data_identity": str(data.identity),
+                "epochs": cfg.epochs,
+                "alpha_final": alpha.detach().cpu().tolist(),
+                "softmax_final": probs.tolist(),
+                "resumed_from_epoch": start_epoch,
+            },
+        )
+
+    # -------------------------------------------------------------------------------- SupernetScorer
+    def score(self, archs: Sequence[NB201Arch], ctx: RunContext) -> tuple[np.ndarray, list[str]]:
+        """Single-path held-out top-1 (%) of each arch with the trained supernet (one-hot op weights)."""
+        if self.supernet is None:
+            raise RuntimeError("Darts.score called before search")
+        cfg = self.config
+        scores = score_with_context(
+            self.supernet,
+            archs,
+            ctx,
+            batch_size=cfg.score_batch_size,
+            max_images=cfg.score_max_images,
+            bn_mode=cfg.score_bn_mode,
+        )
+        return scores, ["supernet"] * len(archs)

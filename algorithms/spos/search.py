@@ -1,0 +1,241 @@
+"""SPOS / RSPS on NB201 (algorithms.md §6): uniform single-path supernet training, then a search over the
+trained supernet by held-out single-path top-1 (BN eval): `random` (N distinct archs, keep the best) or
+`evolution`.
+
+Records: per epoch `train_loss`, `train_acc_pct`, `lr` (phase "supernet"); per candidate batch
+`best_score_pct` (phase "select"). All scored candidates go to SearchOutcome.candidates (arch, score).
+Checkpoint "spos" each supernet epoch (weights, BN buffers, optimizer, path and batch generators), so a killed
+run resumes exactly (CPU); the search phase is short and is redone on resume.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import ClassVar
+
+import numpy as np
+import torch
+
+from algorithms.common.alpha import full_mask
+from algorithms.common.sampling import sample_codes, sample_single_path
+from algorithms.common.scoring import score_with_context
+from algorithms.common.supernet_train import (
+    build_supernet,
+    check_space_and_split,
+    generator_states,
+    restore_generators,
+    train_weights_epoch,
+)
+from algorithms.spos.config import Config
+from harness.api import RunContext, SearchOutcome
+from harness.data import BatchStream
+from harness.errors import InputError
+from harness.spaces.nb201 import NUM_EDGES, NUM_OPS, NB201Arch
+from harness.train import make_sgd, path_cosine_lr, set_lr
+
+CKPT = "spos"
+_GENERATORS = ("spos/paths", "spos/weight_batches")
+_MAX_TRIES_PER_ARCH = 1000
+
+
+class Spos:
+    name: ClassVar[str] = "spos"
+    Config: ClassVar[type] = Config
+    uses_oracle: ClassVar[bool] = False
+
+    def __init__(self, config: Config | None = None) -> None:
+        self.config = config if config is not None else Config()
+        self.supernet: torch.nn.Module | None = None
+
+    # -------------------------------------------------------------------------------- search
+    def search(self, space: str, ctx: RunContext) -> SearchOutcome:
+        cfg = self.config
+        if cfg.search == "evolution":
+            cfg.check_evolution()
+        data = ctx.data
+        check_space_and_split(space, data, cfg.search_split, self.name)
+        self.supernet = self._train_supernet(ctx)
+        with ctx.phase("select"):
+            if cfg.search == "random":
+                scored = self._random_search(ctx)
+            else:
+                scored = self._evolution(ctx)
+        archs = [a for a, _ in scored]
+        scores = np.array([s for _, s in scored])
+        best = int(np.argmax(scores))  # ties: the first scored
+        return SearchOutcome(
+            final_arch=archs[best],
+            selection_rule=(
+                f"argmax held-out single-path top-1 (BN {cfg.score_bn_mode}) over {cfg.search} candidates"
+            ),
+            candidates=tuple((a, float(s)) for a, s in scored),
+            extras={
+                "search": cfg.search,
+                "num_scored": len(scored),
+                "best_score_pct": float(scores[best]),
+                "sample_per": cfg.sample_per,
+                "reject_disconnected": cfg.reject_disconnected,
+                "track_running_stats": cfg.supernet.track_running_stats,
+                "search_split": cfg.search_split,
+                "data_identity": str(data.identity),
+                "epochs": cfg.epochs,
+            },
+        )
+
+    def _train_supernet(self, ctx: RunContext) -> torch.nn.Module:
+        cfg, data, sn = self.config, ctx.data, self.config.supernet
+        net = build_supernet(
+            ctx,
+            "spos/init",
+            num_classes=data.num_classes,
+            C=sn.C,
+            N=sn.N,
+            affine=sn.affine,
+            track_running_stats=sn.track_running_stats,
+        )
+        opt = make_sgd(net.parameters(), cfg.weight_opt)
+        stream = BatchStream(
+            data.weight,
+            batch_size=cfg.batch_size,
+            augment=True,
+            generator=ctx.torch_generator(_GENERATORS[1]),
+            sampling=cfg.batch_sampling,
+        )
+        mask = full_mask()
+        paths = ctx.torch_generator(_GENERATORS[0])
+        num_cells = 3 * sn.N
+        device = ctx.device
+
+        def op_weights() -> tuple[torch.Tensor, torch.Tensor]:
+            w = sample_single_path(
+                mask,
+                paths,
+                per=cfg.sample_per,
+                num_cells=num_cells,
+                reject_disconnected=cfg.reject_disconnected,
+            ).to(device)
+            return w, w.bool()
+
+        start = 0
+        state = ctx.load_checkpoint(CKPT)
+        if state is not None:
+            net.load_state_dict(state["supernet"])
+            opt.load_state_dict(state["w_opt"])
+            restore_generators(ctx, state["generators"])
+            start = int(state["epoch"])
+        wc = cfg.weight_opt
+        steps_per_epoch = len(stream)
+        with ctx.phase("supernet"):
+            for epoch in ctx.progress(
+                range(start, cfg.epochs), total=cfg.epochs - start, desc="spos supernet"
+            ):
+                lr = path_cosine_lr(epoch, cfg.epochs, wc.lr, wc.lr_min)
+                set_lr(opt, lr)
+                train_weights_epoch(
+                    net,
+                    op_weights,
+                    stream,
+                    opt,
+                    wc.grad_clip,
+                    ctx,
+                    epoch=epoch,
+                    log_phase="supernet",
+                    step_offset=epoch * steps_per_epoch,
+                )
+                ctx.log((epoch + 1) * steps_per_epoch, "supernet", epoch=epoch, lr=lr)
+                ctx.save_checkpoint(
+                    CKPT,
+                    {
+                        "epoch": epoch + 1,
+                        "supernet": net.state_dict(),
+                        "w_opt": opt.state_dict(),
+                        "generators": generator_states(ctx, _GENERATORS),
+                    },
+                )
+        return net
+
+    # -------------------------------------------------------------------------------- candidate search
+    def _score(self, archs: Sequence[NB201Arch], ctx: RunContext) -> np.ndarray:
+        cfg = self.config
+        assert self.supernet is not None
+        return score_with_context(
+            self.supernet,
+            archs,
+            ctx,
+            batch_size=cfg.score_batch_size,
+            max_images=cfg.score_max_images,
+            bn_mode=cfg.score_bn_mode,
+        )
+
+    def _random_archs(self, n: int, gen: torch.Generator, seen: set[NB201Arch]) -> list[NB201Arch]:
+        mask = full_mask()
+        out: list[NB201Arch] = []
+        tries = 0
+        while len(out) < n:
+            tries += 1
+            if tries > _MAX_TRIES_PER_ARCH * max(n, 1):
+                raise InputError(
+                    f"spos: could not draw {n} distinct architectures; lower num_candidates/population"
+                )
+            codes = sample_codes(mask, gen, reject_disconnected=self.config.reject_disconnected)
+            arch = NB201Arch.from_codes(tuple(codes.tolist()))
+            if arch not in seen:
+                seen.add(arch)
+                out.append(arch)
+        return out
+
+    def _random_search(self, ctx: RunContext) -> list[tuple[NB201Arch, float]]:
+        archs = self._random_archs(self.config.num_candidates, ctx.torch_generator("spos/candidates"), set())
+        scores = self._score(archs, ctx)
+        ctx.log(0, "select", best_score_pct=float(scores.max()), num_scored=len(archs))
+        return list(zip(archs, scores.tolist(), strict=True))
+
+    def _mutate(self, parent: NB201Arch, rng: np.random.Generator) -> NB201Arch:
+        p = self.config.mutation_prob
+        assert p is not None
+        codes = list(parent.codes)
+        for e in range(NUM_EDGES):
+            if rng.random() < p:
+                codes[e] = int(rng.integers(NUM_OPS))
+        return NB201Arch.from_codes(tuple(codes))
+
+    def _evolution(self, ctx: RunContext) -> list[tuple[NB201Arch, float]]:
+        cfg = self.config
+        assert cfg.population is not None and cfg.generations is not None and cfg.num_parents is not None
+        seen: set[NB201Arch] = set()
+        archs = self._random_archs(cfg.population, ctx.torch_generator("spos/candidates"), seen)
+        scored = list(zip(archs, self._score(archs, ctx).tolist(), strict=True))
+        ctx.log(0, "select", generation=0, best_score_pct=max(s for _, s in scored), num_scored=len(scored))
+        rng = ctx.numpy_rng("spos/evolution")
+        for gen in range(1, cfg.generations + 1):
+            order = sorted(range(len(scored)), key=lambda i: (-scored[i][1], i))
+            parents = [scored[i][0] for i in order[: cfg.num_parents]]
+            children: list[NB201Arch] = []
+            tries = 0
+            while len(children) < cfg.population:
+                tries += 1
+                if tries > _MAX_TRIES_PER_ARCH * cfg.population:
+                    break  # the neighbourhood is exhausted: score what was found
+                child = self._mutate(parents[int(rng.integers(len(parents)))], rng)
+                if child in seen or (cfg.reject_disconnected and not child.is_connected()):
+                    continue
+                seen.add(child)
+                children.append(child)
+            if not children:
+                break
+            scored += list(zip(children, self._score(children, ctx).tolist(), strict=True))
+            ctx.log(
+                gen,
+                "select",
+                generation=gen,
+                best_score_pct=max(s for _, s in scored),
+                num_scored=len(scored),
+            )
+        return scored
+
+    # -------------------------------------------------------------------------------- SupernetScorer
+    def score(self, archs: Sequence[NB201Arch], ctx: RunContext) -> tuple[np.ndarray, list[str]]:
+        """Single-path held-out top-1 (%) of each arch with the trained one-shot supernet (BN per config)."""
+        if self.supernet is None:
+            raise RuntimeError("Spos.score called before search")
+        return self._score(archs, ctx), ["supernet"] * len(archs)

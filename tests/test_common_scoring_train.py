@@ -1,0 +1,121 @@
+"""algorithms.common.scoring and .supernet_train on a tiny supernet with synthetic data (CPU)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from algorithms.common.alpha import full_mask, init_alpha
+from algorithms.common.sampling import sample_single_path
+from algorithms.common.scoring import batch_statistics_bn, score_single_path
+from algorithms.common.supernet_train import train_darts_epoch, train_weights_epoch
+from harness.context import make_test_context
+from harness.data import BatchStream, fixed_batches, synthetic_search_data
+from harness.models import NB201Supernet
+from harness.spaces.nb201 import NB201Arch
+from harness.train import AdamConfig, SGDConfig, make_adam, make_sgd
+
+
+@pytest.fixture(scope="module")
+def data():
+    return synthetic_search_data("cifar10", n_weight=64, n_held_out=64, seed=0, image_size=16)
+
+
+def _net(track: bool = True) -> NB201Supernet:
+    torch.manual_seed(0)
+    return NB201Supernet(num_classes=10, C=2, N=1, track_running_stats=track)
+
+
+ARCHS = [NB201Arch.from_codes(c) for c in [(3, 3, 3, 3, 3, 3), (1, 0, 2, 4, 1, 3), (0, 0, 0, 0, 0, 0)]]
+
+
+def _state(net: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in net.state_dict().items()}
+
+
+def _same(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.parametrize("bn_mode", ["eval", "train"])
+def test_score_one_score_per_arch_and_no_side_effects(data, bn_mode):
+    net = _net()
+    net.train()
+    before = _state(net)
+    batches = fixed_batches(data.held_out, 32)
+    scores = score_single_path(net, ARCHS, batches, bn_mode=bn_mode)
+    assert scores.shape == (len(ARCHS),)
+    assert np.all((scores >= 0) & (scores <= 100))
+    assert _same(before, _state(net)), "scoring must not change weights or BN running stats"
+    assert net.training, "mode restored"
+
+
+def test_score_matches_manual_eval_forward(data):
+    net = _net()
+    batches = fixed_batches(data.held_out, 32)
+    arch = ARCHS[1]
+    w = torch.nn.functional.one_hot(torch.tensor(arch.codes), 5).float()
+    net.eval()
+    with torch.no_grad():
+        correct = sum(int((net(x, w, w.bool()).argmax(1) == y).sum()) for x, y in batches)
+    net.train()
+    assert score_single_path(net, [arch], batches, bn_mode="eval")[0] == pytest.approx(100 * correct / 64)
+
+
+def test_batch_statistics_bn_equals_untracked_forward(data):
+    """bn_mode='train' uses batch statistics: same logits as train-mode forward, without touching buffers."""
+    net = _net()
+    x = data.held_out.images[:32]
+    w = torch.nn.functional.one_hot(torch.tensor(ARCHS[1].codes), 5).float()
+    before = _state(net)
+    with torch.no_grad(), batch_statistics_bn(net):
+        a = net(x, w, w.bool())
+    assert _same(before, _state(net))
+    net.train()
+    with torch.no_grad():
+        b = net(x, w, w.bool())  # train forward: batch stats, updates buffers
+    torch.testing.assert_close(a, b)
+    assert not _same(before, _state(net))
+
+
+def test_train_weights_epoch_counts_logs_and_changes_weights(tmp_path, data):
+    ctx = make_test_context(tmp_path, data, seed=0)
+    net = _net()
+    opt = make_sgd(net.parameters(), SGDConfig())
+    gen = ctx.torch_generator("paths")
+    stream = BatchStream(data.weight, batch_size=16, generator=ctx.torch_generator("batches"), augment=True)
+    before = _state(net)
+
+    def weights():
+        w = sample_single_path(full_mask(), gen)
+        return w, w.bool()
+
+    with ctx.phase("supernet"):
+        stats = train_weights_epoch(net, weights, stream, opt, 5.0, ctx, epoch=0)
+    assert stats.steps == 4 and stats.images == 64
+    assert np.isfinite(stats.loss) and 0 <= stats.acc_pct <= 100
+    assert not _same(before, _state(net))
+    ctx.close()
+    text = (tmp_path / "records.csv").read_text()
+    assert "train_loss" in text and "train_acc_pct" in text
+    cost = {p.phase: p for p in ctx.meter.phases()}["supernet"]
+    assert cost.steps == 4 and cost.images == 64 and cost.epochs == 1
+
+
+@pytest.mark.parametrize("order", [1, 2])
+def test_darts_epoch_moves_alpha_and_weights(tmp_path, data, order):
+    ctx = make_test_context(tmp_path, data, seed=0)
+    net = _net()
+    alpha = init_alpha(ctx.torch_generator("alpha"))
+    a0 = alpha.detach().clone()
+    w_opt = make_sgd(net.parameters(), SGDConfig())
+    a_opt = make_adam([alpha], AdamConfig())
+    ws = BatchStream(data.weight, batch_size=16, generator=ctx.torch_generator("w"), augment=True)
+    hs = BatchStream(data.held_out, batch_size=32, generator=ctx.torch_generator("h"), augment=True)
+    before = _state(net)
+    stats = train_darts_epoch(net, alpha, full_mask(), ws, hs, w_opt, a_opt, 5.0, ctx, epoch=0, order=order)
+    assert stats.steps == 4 and stats.alpha_loss is not None
+    assert not torch.equal(alpha.detach(), a0)
+    assert not _same(before, _state(net))
+    ctx.close()
