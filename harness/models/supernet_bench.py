@@ -1,0 +1,158 @@
+"""Timing of supernet training steps (forward + backward + SGD), shared by `bench supernet` and the
+benchmarks.
+
+A step is the DARTS weight step: op weights = softmax(alpha) with alpha requiring grad (so d loss / d alpha is
+computed too, as in the reference DARTS supernet), cross-entropy on random 32x32 data, SGD with momentum. On
+CUDA: bf16 autocast, channels_last, and a synchronize around each timed step.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from contextlib import nullcontext
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from harness.errors import InputError
+from harness.models.nb201_supernet import NB201Supernet
+
+
+@dataclass(frozen=True)
+class StepTiming:
+    step_s_median: float
+    images_per_s: float
+    batch_size: int
+    steps: int
+    device: str
+    torch_version: str
+    threads: int
+    channels_last: bool
+    active_ops_per_edge: int
+    step_s: tuple[float, ...]
+
+
+def resolve_device(name: str) -> torch.device:
+    """'auto' | 'cpu' | 'cuda' -> device; InputError when CUDA is asked for but missing."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cpu":
+        return torch.device("cpu")
+    if name == "cuda":
+        if not torch.cuda.is_available():
+            raise InputError("--device cuda: no CUDA device is available; use --device cpu or auto")
+        return torch.device("cuda")
+    raise InputError(f"unknown device {name!r}; allowed: auto, cpu, cuda")
+
+
+def keep_ops_mask(keep: int) -> torch.Tensor:
+    """[6, 5] mask keeping the first `keep` non-`none` ops of every edge (keep=4: the full supernet minus
+    none)."""
+    if not 1 <= keep <= 5:
+        raise InputError(f"ops per edge must be in 1..5, got {keep}")
+    mask = torch.zeros(6, 5, dtype=torch.bool)
+    order = [1, 2, 3, 4, 0]  # skip, 1x1, 3x3, pool, then none
+    mask[:, order[:keep]] = True
+    return mask
+
+
+def make_supernet_step(
+    *,
+    batch_size: int,
+    device: torch.device,
+    C: int = 16,
+    N: int = 5,
+    num_classes: int = 10,
+    image_size: int = 32,
+    mask: torch.Tensor | None = None,
+    channels_last: bool = False,
+    seed: int = 0,
+) -> Callable[[], None]:
+    """One closure = one training step of a fresh supernet on a fixed random batch."""
+    g = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    model = NB201Supernet(num_classes=num_classes, C=C, N=N).to(device)
+    x = torch.randn(batch_size, 3, image_size, image_size, generator=g).to(device)
+    y = torch.randint(0, num_classes, (batch_size,), generator=g).to(device)
+    if channels_last:
+        # 4-D conv weights only; the cells' stacked 5-D tensors are sliced per call
+        for mod in model.modules():
+            if isinstance(mod, torch.nn.Conv2d):
+                mod.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
+    alpha = (1e-3 * torch.randn(6, 5, generator=g)).to(device).requires_grad_()
+    mask_d = None if mask is None else mask.to(device)
+    opt = torch.optim.SGD(model.parameters(), lr=0.025, momentum=0.9, weight_decay=3e-4)
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
+
+    def step() -> None:
+        opt.zero_grad(set_to_none=True)
+        logits_alpha = alpha if mask_d is None else alpha.masked_fill(~mask_d, float("-inf"))
+        with autocast:
+            loss = F.cross_entropy(model(x, torch.softmax(logits_alpha, dim=-1), mask_d), y)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+        opt.step()
+
+    return step
+
+
+def time_step(step: Callable[[], None], device: torch.device) -> float:
+    """Wall seconds of one call, synchronised on CUDA."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    t0 = time.perf_counter()
+    step()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter() - t0
+
+
+def bench_supernet(
+    *,
+    batch_size: int = 64,
+    steps: int = 10,
+    warmup: int = 2,
+    device: str = "auto",
+    channels_last: bool | None = None,
+    active_ops_per_edge: int = 5,
+    threads: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> StepTiming:
+    """Median step time of the full (or `active_ops_per_edge`-op) C=16, N=5 supernet on random 32x32 data."""
+    if batch_size < 1 or steps < 1 or warmup < 0:
+        raise InputError(
+            f"batch size and steps must be >= 1 and warmup >= 0, got {batch_size}, {steps}, {warmup}"
+        )
+    dev = resolve_device(device)
+    if threads is not None:
+        if threads < 1:
+            raise InputError(f"--threads must be >= 1, got {threads}")
+        torch.set_num_threads(threads)
+    cl = dev.type == "cuda" if channels_last is None else channels_last
+    mask = None if active_ops_per_edge == 5 else keep_ops_mask(active_ops_per_edge)
+    step = make_supernet_step(batch_size=batch_size, device=dev, mask=mask, channels_last=cl)
+    for _ in range(warmup):
+        time_step(step, dev)
+    times = []
+    for i in range(steps):
+        times.append(time_step(step, dev))
+        if progress is not None:
+            progress(i + 1, steps)
+    med = statistics.median(times)
+    name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu"
+    return StepTiming(
+        step_s_median=med,
+        images_per_s=batch_size / med,
+        batch_size=batch_size,
+        steps=steps,
+        device=name,
+        torch_version=torch.__version__,
+        threads=torch.get_num_threads(),
+        channels_last=cl,
+        active_ops_per_edge=active_ops_per_edge,
+        step_s=tuple(times),
+    )

@@ -1,0 +1,286 @@
+"""The fused NB201 supernet equals a plain per-edge DARTS supernet and the benchmark network's cells."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import harness.models.nb201_supernet as sn
+from harness.models import NB201Network, NB201Supernet
+from harness.models.nb201_network import NB201Cell
+from harness.models.nb201_supernet import FusedCell
+from harness.spaces.nb201 import EDGES, OPS, NB201Arch
+
+C, N, B, HW = 4, 1, 4, 8
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny tensors: one intra-op thread is faster and avoids OpenMP spinning on a shared CI machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _reference_cell(cell: FusedCell, x, w, mask):
+    """Slow per-edge DARTS cell on the fused cell's tensors: node j = sum_e sum_o w[e,o] * op_o(node_i)."""
+    nodes = [x]
+    for j in (1, 2, 3):
+        terms = []
+        for e, (dst, src) in enumerate(EDGES):
+            if dst != j:
+                continue
+            for o, op in enumerate(OPS):
+                if not mask[e, o] or w[e, o] == 0:
+                    continue
+                h = nodes[src]
+                if op == "none":
+                    out = h * 0.0
+                elif op == "skip_connect":
+                    out = h
+                elif op == "avg_pool_3x3":
+                    out = F.avg_pool2d(h, 3, 1, 1, count_include_pad=False)
+                else:
+                    t = cell.op_tensors(e, op)
+                    z = F.conv2d(F.relu(h), t["conv"], padding=t["conv"].shape[-1] // 2)
+                    z = F.batch_norm(
+                        z,
+                        t.get("bn_mean"),
+                        t.get("bn_var"),
+                        t.get("bn_weight"),
+                        t.get("bn_bias"),
+                        cell.training or not cell.track_running_stats,
+                        0.1,
+                        1e-5,
+                    )
+                    out = z
+                terms.append(w[e, o] * out)
+        nodes.append(sum(terms) if terms else torch.zeros_like(x))
+    return nodes[3]
+
+
+def _reference_forward(net: NB201Supernet, x, w, mask):
+    h = net.stem(x)
+    i = 0
+    for layer in net.layers:
+        if isinstance(layer, FusedCell):
+            wi, mi = (w[i], mask[i]) if w.dim() == 3 else (w, mask)
+            h = _reference_cell(layer, h, wi, mi)
+            i += 1
+        else:
+            h = layer(h)
+    return net.head(h)
+
+
+def _pair(affine=False, track=True):
+    torch.manual_seed(0)
+    net = NB201Supernet(num_classes=5, C=C, N=N, affine=affine, track_running_stats=track).double()
+    if affine:  # non-trivial affine values so the folding of op weights into BN is exercised
+        with torch.no_grad():
+            for name, p in net.named_parameters():
+                if "bn1x1" in name or "bn3x3" in name:
+                    p.add_(0.3 * torch.randn_like(p))
+    return net, copy.deepcopy(net)
+
+
+def _mask_cases():
+    g = torch.Generator().manual_seed(1)
+    full = torch.ones(6, 5, dtype=torch.bool)
+    split = full.clone()
+    split[1, 2] = False  # drops a 1x1 conv in the middle of source 0's slots: non-contiguous gather path
+    split[0, 3] = False
+    split[4, 4] = False
+    per_cell = torch.rand(3 * N, 6, 5, generator=g) > 0.4
+    return [("full", full, False), ("split", split, False), ("per_cell", per_cell, True)]
+
+
+@pytest.mark.parametrize(("affine", "track"), [(False, True), (True, True), (False, False)])
+@pytest.mark.parametrize("case", range(3))
+def test_fused_equals_per_edge_reference(affine, track, case):
+    name, mask, per_cell = _mask_cases()[case]
+    fast, ref = _pair(affine, track)
+    torch.manual_seed(2)
+    x = torch.randn(B, 3, HW, HW, dtype=torch.float64)
+    alpha = torch.randn(*mask.shape, dtype=torch.float64)
+    alpha_f, alpha_r = alpha.clone().requires_grad_(), alpha.clone().requires_grad_()
+
+    def weights(a):
+        return torch.softmax(a.masked_fill(~mask, float("-inf")), dim=-1)  # exact zeros where masked
+
+    out_f = fast(x, weights(alpha_f), mask)
+    out_r = _reference_forward(ref, x, weights(alpha_r), mask)
+    torch.testing.assert_close(out_f, out_r)
+    out_f.square().sum().backward()
+    out_r.square().sum().backward()
+    torch.testing.assert_close(alpha_f.grad, alpha_r.grad)
+    for (n1, p1), (n2, p2) in zip(fast.named_parameters(), ref.named_parameters(), strict=True):
+        assert n1 == n2
+        torch.testing.assert_close(p1.grad, p2.grad, msg=lambda m, n=n1: f"{name}: grad of {n}: {m}")
+    for (n1, b1), (_, b2) in zip(fast.named_buffers(), ref.named_buffers(), strict=True):
+        torch.testing.assert_close(b1, b2, msg=lambda m, n=n1: f"{name}: buffer {n}: {m}")
+    fast.eval()
+    ref.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(
+            fast(x, weights(alpha), mask), _reference_forward(ref, x, weights(alpha), mask)
+        )
+
+
+def _load_network_from_supernet(net: NB201Network, supernet: NB201Supernet) -> None:
+    """Copy the weights an arch inherits from an affine supernet into the benchmark network."""
+    net.stem.load_state_dict(supernet.stem.state_dict())
+    net.head.load_state_dict(supernet.head.state_dict())
+    i = 0
+    for layer, src in zip(net.cells, supernet.layers, strict=True):
+        if not isinstance(layer, NB201Cell):
+            layer.load_state_dict(src.state_dict())
+            continue
+        for e, op in enumerate(layer.arch.ops):
+            t = src.op_tensors(e, op)
+            if not t:
+                continue
+            _, conv, bn = layer.edges[e]
+            with torch.no_grad():
+                conv.weight.copy_(t["conv"])
+                bn.weight.copy_(t["bn_weight"])
+                bn.bias.copy_(t["bn_bias"])
+                bn.running_mean.copy_(t["bn_mean"])
+                bn.running_var.copy_(t["bn_var"])
+        i += 1
+
+
+@pytest.mark.parametrize(
+    "arch_str",
+    [
+        "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|",
+        # zero node 1
+        "|none~0|+|nor_conv_1x1~0|nor_conv_3x3~1|+|avg_pool_3x3~0|nor_conv_1x1~1|nor_conv_3x3~2|",
+        # disconnected: zero node 2 feeds a conv
+        "|nor_conv_1x1~0|+|none~0|none~1|+|none~0|none~1|nor_conv_3x3~2|",
+    ],
+)
+def test_one_hot_supernet_equals_benchmark_network(arch_str):
+    arch = NB201Arch.from_str(arch_str)
+    torch.manual_seed(0)
+    supernet = NB201Supernet(num_classes=5, C=C, N=N, affine=True).double()
+    with torch.no_grad():
+        for name, p in supernet.named_parameters():
+            if "bn" in name:
+                p.add_(0.3 * torch.randn_like(p))
+    net = NB201Network(arch, num_classes=5, C=C, N=N).double()
+    _load_network_from_supernet(net, supernet)
+    one_hot = F.one_hot(torch.tensor(arch.codes), 5).double()
+    x = torch.randn(B, 3, HW, HW, dtype=torch.float64)
+    torch.testing.assert_close(supernet(x, one_hot), net(x))  # train mode, also updates running stats
+    supernet.eval()
+    net.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(supernet(x, one_hot), net(x))
+
+
+def test_avg_pool_matches_torch():
+    x = torch.randn(2, 3, 7, 5, dtype=torch.float64)
+    torch.testing.assert_close(sn.avg_pool_3x3(x), F.avg_pool2d(x, 3, 1, 1, count_include_pad=False))
+
+
+def _count_calls(monkeypatch):
+    """Count cell conv MACs (conv2d calls on stacked cell weights) and shared pools during one forward."""
+    stats = {"conv1x1_edges": 0, "conv3x3_edges": 0, "conv_calls": 0, "pools": 0}
+    real_conv, real_pool = F.conv2d, sn.avg_pool_3x3
+
+    def conv(x, w, *args, **kwargs):
+        if "padding" in kwargs:  # the fused cell's call style (nn.Conv2d passes padding positionally)
+            stats[f"conv{w.shape[-1]}x{w.shape[-1]}_edges"] += w.shape[0] // w.shape[1]  # stacked edges
+            stats["conv_calls"] += 1
+        return real_conv(x, w, *args, **kwargs)
+
+    def pool(x):
+        stats["pools"] += 1
+        return real_pool(x)
+
+    monkeypatch.setattr(sn.F, "conv2d", conv)
+    monkeypatch.setattr(sn, "avg_pool_3x3", pool)
+    return stats
+
+
+def test_masked_and_zero_weight_ops_are_not_computed(monkeypatch):
+    torch.manual_seed(0)
+    net = NB201Supernet(num_classes=5, C=C, N=2)
+    x = torch.randn(2, 3, HW, HW)
+    stats = _count_calls(monkeypatch)
+    net(x, torch.ones(6, 5))
+    # per cell: 6 edges of each conv kind, fused into one call per (source node, kind); one pool per source
+    n = net.num_cells
+    assert stats == {"conv1x1_edges": 6 * n, "conv3x3_edges": 6 * n, "conv_calls": 6 * n, "pools": 3 * n}
+    stats.update(conv1x1_edges=0, conv3x3_edges=0, conv_calls=0, pools=0)
+    mask = torch.zeros(6, 5, dtype=torch.bool)
+    mask[:, 1] = True  # skip everywhere
+    mask[2, 3] = True  # one 3x3 conv on edge 2
+    w = torch.ones(6, 5)
+    w[5, 1] = 0.0  # exactly-zero weight: skip on edge 5 is not computed either
+    net(x, w, mask)
+    assert stats == {"conv1x1_edges": 0, "conv3x3_edges": n, "conv_calls": n, "pools": 0}
+
+
+def test_masked_op_weights_get_zero_gradient_and_none_is_free():
+    torch.manual_seed(0)
+    net = NB201Supernet(num_classes=5, C=C, N=1)
+    mask = torch.rand(6, 5) > 0.3
+    w = torch.rand(6, 5).requires_grad_()
+    net(torch.randn(2, 3, HW, HW), w, mask).sum().backward()
+    assert torch.all(w.grad[~mask] == 0)
+    assert torch.all(w.grad[:, 0] == 0)  # `none` contributes an exact zero
+    assert torch.any(w.grad[mask & (torch.arange(5) > 0)] != 0)
+
+
+def test_deepcopy_and_state_dict_round_trip():
+    torch.manual_seed(0)
+    parent = NB201Supernet(num_classes=5, C=C, N=1)
+    x = torch.randn(2, 3, HW, HW)
+    w = torch.softmax(torch.randn(3, 6, 5), -1)
+    parent(x, w)  # populate plan cache and running stats
+    parent.eval()
+    child = copy.deepcopy(parent)
+    fresh = NB201Supernet(num_classes=5, C=C, N=1)
+    fresh.load_state_dict(parent.state_dict())
+    fresh.eval()
+    with torch.no_grad():
+        ref = parent(x, w)
+        torch.testing.assert_close(child(x, w), ref)
+        torch.testing.assert_close(fresh(x, w), ref)
+        child.cell(0).conv3x3.add_(1.0)  # children own their weights
+        assert not torch.equal(child(x, w), ref)
+        torch.testing.assert_close(parent(x, w), ref)
+    assert set(parent.state_dict()) == set(fresh.state_dict())
+
+
+def test_bad_shapes_raise():
+    net = NB201Supernet(num_classes=5, C=C, N=1)
+    x = torch.randn(2, 3, HW, HW)
+    with pytest.raises(ValueError):
+        net(x, torch.ones(5, 5))
+    with pytest.raises(ValueError):
+        net(x, torch.ones(6, 5), torch.ones(3, 6, 5, dtype=torch.bool))
+
+
+def test_cpu_training_is_bit_reproducible():
+    def run():
+        torch.manual_seed(3)
+        net = NB201Supernet(num_classes=5, C=C, N=1)
+        opt = torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9)
+        g = torch.Generator().manual_seed(4)
+        for _ in range(3):
+            x = torch.randn(4, 3, HW, HW, generator=g)
+            y = torch.randint(0, 5, (4,), generator=g)
+            w = F.one_hot(torch.randint(0, 5, (6,), generator=g), 5).float()
+            opt.zero_grad()
+            F.cross_entropy(net(x, w), y).backward()
+            opt.step()
+        return net.state_dict()
+
+    a, b = run(), run()
+    assert all(torch.equal(a[k], b[k]) for k in a)
