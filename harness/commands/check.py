@@ -1,0 +1,64 @@
+"""`nas-harness check DIR --baseline FILE [--tolerance ...]`: exit 1 when runs regress against a baseline.
+
+Prints one line per compared value (baseline, current, limit, delta) and a summary. Exit 0 when nothing is
+worse than its tolerance, 1 otherwise (CheckFailed), 2 when the baseline file is missing or malformed or DIR
+has no runs."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "check",
+        help="compare the runs under DIR with a regression baseline",
+        description="Exit 1 with a readable diff when final-arch accuracy, tau or search cost "
+        "is worse than the baseline by more than the tolerance.",
+    )
+    p.add_argument("dir", type=Path, metavar="DIR")
+    p.add_argument("--baseline", required=True, type=Path, metavar="FILE")
+    p.add_argument(
+        "--tolerance",
+        default="",
+        metavar="NAME=VALUE,...",
+        help="override the baseline's tolerances: acc_pct, tau (absolute), cost_factor, cost_slack_s; "
+        "a bare number sets acc_pct",
+    )
+    p.add_argument("--json", action="store_true", help="print the comparison as JSON")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+
+    from harness.errors import CheckFailed, InputError
+    from reports.load import RunLoadError, load
+    from reports.regression import (
+        BaselineError,
+        check,
+        parse_tolerances,
+        read_baseline,
+        render_diff,
+        result_json,
+    )
+
+    try:
+        overrides = parse_tolerances(args.tolerance)
+        baseline = read_baseline(args.baseline)
+        rs = load(args.dir)
+    except (BaselineError, ValueError, RunLoadError) as exc:
+        raise InputError(str(exc)) from None
+    result = check(rs, baseline, overrides)
+    print(
+        json.dumps(result_json(result), indent=2, allow_nan=False) if args.json else render_diff(result),
+        end="",
+    )
+    if not result.passed:
+        worst = ", ".join(f"{c.entry} {c.quantity}" for c in result.failures[:3])
+        more = f" (+{len(result.failures) - 3} more)" if len(result.failures) > 3 else ""
+        raise CheckFailed(
+            f"{len(result.failures)} value(s) worse than tolerance vs {args.baseline}: {worst}{more}"
+        )
+    return 0

@@ -1,0 +1,114 @@
+"""`nas-harness compare --algorithms A,B --dataset cifar10 --preset smoke --seeds 0,1 --out DIR`.
+
+The paper workflow in one command: run every (algorithm, seed) search through the runner's grid (completed
+runs are skipped, so an interrupted comparison continues where it stopped), evaluate each found architecture
+on all three NB201 data sets from the ground truth (transfer, as in the papers), then write the report into
+DIR/report (entry index.md). Exit 0 when every run is ok, 1 when any failed (the report still lists it), 2 on
+bad input."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+SEARCH_DATASETS = ("cifar10", "cifar100")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "compare",
+        help="run several algorithms over seeds and write the comparison report",
+        description="Run a grid of searches (algorithms x seeds), skip completed runs, "
+        "evaluate the found architectures on all NB201 data sets and write the "
+        "report into OUT/report.",
+    )
+    p.add_argument("--algorithms", required=True, metavar="A,B,...", help="e.g. darts,spos,fewshot,hepnas")
+    p.add_argument("--space", default="nb201", help="search space (nb201)")
+    p.add_argument("--dataset", required=True, type=str.lower, help="search dataset: cifar10 or cifar100")
+    p.add_argument("--preset", required=True, help="smoke (CPU, synthetic data) or paper")
+    p.add_argument("--seeds", default="0,1,2,3", metavar="S,S,...", help="search seeds (default 0,1,2,3)")
+    p.add_argument("--out", required=True, type=Path, metavar="DIR")
+    p.add_argument(
+        "--set",
+        dest="sets",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="typed override applied to every run (Config field, data.* or rank_eval.*)",
+    )
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default=None, help="default: the preset's")
+    p.add_argument(
+        "--data-root", type=Path, default=None, metavar="PATH", help="real data folder (paper preset)"
+    )
+    p.add_argument("--format", default="md,tex,csv", help="report table formats (md, tex, csv)")
+    p.set_defaults(func=run)
+
+
+def parse_list(text: str, what: str) -> list[str]:
+    from harness.errors import InputError
+
+    items = list(dict.fromkeys(t.strip() for t in text.split(",") if t.strip()))
+    if not items:
+        raise InputError(f"--{what} {text!r}: expected a comma-separated, non-empty list")
+    return items
+
+
+def parse_seeds(text: str) -> list[int]:
+    from harness.errors import InputError
+
+    seeds = []
+    for item in parse_list(text, "seeds"):
+        try:
+            seed = int(item)
+        except ValueError:
+            raise InputError(f"--seeds: {item!r} is not an integer; expected e.g. 0,1,2,3") from None
+        if seed < 0:
+            raise InputError(f"--seeds: {seed} is negative; seeds are integers >= 0")
+        seeds.append(seed)
+    return seeds
+
+
+def run(args: argparse.Namespace) -> int:
+    import sys
+
+    from harness import registry
+    from harness.commands.report import generate
+    from harness.config import DATASETS, GridPoint, parse_set_args
+    from harness.errors import InputError
+    from harness.runner import run_grid
+
+    algorithms = parse_list(args.algorithms, "algorithms")
+    for name in algorithms:
+        registry.check_algorithm(name)
+    registry.check_space(args.space)
+    if args.dataset not in SEARCH_DATASETS:
+        raise InputError(
+            f"--dataset {args.dataset!r}: compare searches on {' or '.join(SEARCH_DATASETS)} "
+            "(the found architectures are then evaluated on all three NB201 data sets)"
+        )
+    seeds = parse_seeds(args.seeds)
+    points = [GridPoint(algorithm=a, seed=s) for a in algorithms for s in seeds]
+    results = run_grid(
+        points,
+        args.out,
+        space=args.space,
+        search_dataset=args.dataset,
+        preset=args.preset,
+        eval_datasets=DATASETS,
+        set_overrides=parse_set_args(args.sets),
+        device=args.device,
+        data_root=str(args.data_root) if args.data_root else None,
+    )
+    failed = [r for r in results if r.status != "ok"]
+    skipped = sum(bool(r.skipped) for r in results)
+    print(
+        f"{len(results)} runs: {len(results) - len(failed)} ok ({skipped} skipped as already complete), "
+        f"{len(failed)} failed",
+        file=sys.stderr,
+    )
+    for r in failed:
+        err = r.error or {}
+        print(f"  failed: {r.run_dir}: {err.get('type')}: {err.get('message')}", file=sys.stderr)
+    report = generate(args.out, Path(args.out) / "report", args.format)
+    print(f"report: {report.index}")
+    return 1 if failed else 0

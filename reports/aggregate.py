@@ -1,0 +1,121 @@
+"""Seed aggregation: mean, std and n per (space, search dataset, eval dataset, split, algorithm, variant).
+
+Why its own module: tables, figures and the regression check all need the same numbers; computing them once
+keeps "the table says X" and "the check compared X" the same X. Only runs with status "ok" are aggregated; n
+counts the runs that actually have the value, so a missing ground truth lowers n instead of becoming a 0."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from reports.load import RunSet
+
+GROUP_KEYS: tuple[str, ...] = ("space", "search_dataset", "algorithm", "variant")
+EVAL_KEYS: tuple[str, ...] = ("eval_dataset", "split")
+PRIMARY_EVAL: tuple[str, str] = ("cifar10", "test")
+
+#: the NB201 paper's column order
+EVAL_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("cifar10", "valid"),
+    ("cifar10", "test"),
+    ("cifar100", "valid"),
+    ("cifar100", "test"),
+    ("imagenet16-120", "valid"),
+    ("imagenet16-120", "test"),
+)
+
+
+def summarize(frame: pd.DataFrame, keys: list[str], value: str) -> pd.DataFrame:
+    """mean, std (ddof=1; NaN when n < 2) and n of `value` per group (NaN values are not counted)."""
+    grouped = frame.groupby(keys, dropna=False, sort=True)[value]
+    out = grouped.agg(mean="mean", std="std", n="count").reset_index()
+    out["n"] = out["n"].astype(int)
+    return out
+
+
+def _with_run_keys(frame: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
+    cols = ["run_id", *GROUP_KEYS, "seed", "device_kind", "search_cost_s"]
+    return frame.merge(runs[cols], on="run_id", how="inner")
+
+
+def final_per_run(rs: RunSet) -> pd.DataFrame:
+    """One row per (ok run, eval dataset, split): the final architecture's ground-truth accuracy."""
+    finals = rs.archs[rs.archs["role"] == "final"][
+        ["run_id", "arch", "index", "eval_dataset", "split", "gt_acc"]
+    ]
+    finals = finals.dropna(subset=["eval_dataset"])
+    return _with_run_keys(finals, rs.ok_runs)
+
+
+def final_accuracy(rs: RunSet) -> pd.DataFrame:
+    """Seed aggregate of the final architecture's GT accuracy per group and (eval dataset, split)."""
+    per_run = final_per_run(rs)
+    return summarize(per_run, [*GROUP_KEYS, *EVAL_KEYS], "gt_acc")
+
+
+def search_cost(rs: RunSet) -> pd.DataFrame:
+    """Seed aggregate of search device seconds per group, with the device kinds that produced it."""
+    ok = rs.ok_runs
+    out = summarize(ok, list(GROUP_KEYS), "search_cost_s")
+    sim = summarize(ok, list(GROUP_KEYS), "simulated_cost_s").rename(
+        columns={"mean": "sim_mean", "std": "sim_std", "n": "sim_n"}
+    )
+    out = out.merge(sim, on=list(GROUP_KEYS), how="left")
+    kinds = ok.groupby(list(GROUP_KEYS), dropna=False)["device_kind"].agg(lambda s: ",".join(sorted(set(s))))
+    return out.merge(kinds.reset_index(), on=list(GROUP_KEYS), how="left")
+
+
+def rank_metrics(rs: RunSet) -> pd.DataFrame:
+    """Seed aggregate of rank.csv values per group, owner, eval dataset, split, arch set and metric."""
+    rank = _with_run_keys(rs.rank, rs.ok_runs)
+    keys = [*GROUP_KEYS, "owner", *EVAL_KEYS, "arch_set", "metric"]
+    out = summarize(rank, keys, "value")
+    n_archs = rank.groupby(keys, dropna=False)["n"].mean().rename("n_archs").reset_index()
+    return out.merge(n_archs, on=keys, how="left")
+
+
+def stage_sizes(rs: RunSet) -> pd.DataFrame:
+    """Remaining search-space size after each stage, per run (records metric 'remaining_space').
+
+    A stage-level row (empty child) is used when present; otherwise the picked child's row (archs.csv
+    stage_pick) gives the stage's remaining size.
+    """
+    rec = rs.records[rs.records["metric"] == "remaining_space"].dropna(subset=["stage"])
+    if rec.empty:
+        return pd.DataFrame(columns=["run_id", *GROUP_KEYS, "seed", "stage", "remaining_space"])
+    stage_level = rec[rec["child"].isna()]
+    rows = stage_level[["run_id", "stage", "value"]]
+    missing = rec[~rec.set_index(["run_id", "stage"]).index.isin(rows.set_index(["run_id", "stage"]).index)]
+    if not missing.empty:
+        picks = rs.archs[rs.archs["role"] == "stage_pick"][["run_id", "stage", "child"]].drop_duplicates()
+        picked = missing.merge(picks, on=["run_id", "stage", "child"], how="inner")
+        rows = pd.concat([rows, picked[["run_id", "stage", "value"]]], ignore_index=True)
+    rows = rows.drop_duplicates(subset=["run_id", "stage"], keep="last").rename(
+        columns={"value": "remaining_space"}
+    )
+    out = _with_run_keys(rows, rs.ok_runs)
+    return out.sort_values(["algorithm", "variant", "seed", "stage"]).reset_index(drop=True)
+
+
+def children(rs: RunSet) -> pd.DataFrame:
+    """Every child (sub-supernet) row of archs.csv with its run keys: the arch it derives, score and GT."""
+    kids = rs.archs[rs.archs["role"] == "child"]
+    return _with_run_keys(kids, rs.ok_runs)
+
+
+def rank_eval_points(rs: RunSet) -> pd.DataFrame:
+    """Supernet score and GT of every rank-eval architecture (archs.csv role rank_eval)."""
+    pts = rs.archs[rs.archs["role"] == "rank_eval"]
+    return _with_run_keys(pts, rs.ok_runs)
+
+
+def cost_unit(device_kinds: pd.Series) -> str:
+    """'GPU-hours' / 'CPU-hours' by the runs' devices; 'device-hours (mixed CPU/GPU)' when they differ."""
+    kinds = {k for k in device_kinds.dropna() if k != "unknown"}
+    if kinds == {"gpu"}:
+        return "GPU-hours"
+    if kinds == {"cpu"}:
+        return "CPU-hours"
+    if not kinds:
+        return "device-hours (device unknown)"
+    return "device-hours (mixed CPU/GPU)"

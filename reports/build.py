@@ -1,0 +1,196 @@
+"""Write a whole report folder: tables (md / tex / csv), figures (png / svg), tidy data CSVs and index.md.
+
+Why an index with provenance: every number in a table must trace back to run records, so index.md lists each
+run (id, seed, status, git commit, device, data identity, ground-truth table hash) and `data/*_per_run.csv`
+holds the per-run values behind every mean. The report is a pure function of the run directories (no
+timestamps), so the same runs give byte-identical Markdown."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from reports import aggregate as agg
+from reports import figures as figs
+from reports import tables as tab
+from reports.load import RunSet, load
+
+FORMATS = ("md", "tex", "csv")
+
+
+@dataclass(frozen=True)
+class ReportResult:
+    out_dir: Path
+    index: Path
+    tables: tuple[Path, ...]
+    figures: tuple[Path, ...]
+    n_runs: int
+    n_ok: int
+
+
+def parse_formats(text: str) -> tuple[str, ...]:
+    """'md,tex' -> ('md', 'tex'); ValueError naming the bad value and the allowed ones."""
+    items = tuple(dict.fromkeys(t.strip() for t in text.split(",") if t.strip()))
+    bad = [t for t in items if t not in FORMATS]
+    if bad or not items:
+        raise ValueError(
+            f"--format {text!r}: unknown format {bad[0] if bad else '(empty)'}; "
+            f"allowed: {', '.join(FORMATS)} (comma-separated)"
+        )
+    return items
+
+
+def _rel(path: Path, start: Path) -> str:
+    return Path(os.path.relpath(path, start)).as_posix()
+
+
+def _short(value: object, n: int = 10) -> str:
+    return tab.NA if value is None or (isinstance(value, float) and pd.isna(value)) else str(value)[:n]
+
+
+def provenance_table(rs: RunSet, out_dir: Path) -> str:
+    lines = [
+        "| Run id | Method | Search | Seed | Status | Device | Git commit | Data identity | GT table sha256 "
+        "| Search cost (s) | Records |",
+        "|---|---|---|---:|---|---|---|---|---|---:|---|",
+    ]
+    for run in rs.runs.itertuples(index=False):
+        dirty = " (dirty)" if run.git_dirty else ""
+        cost = f"{run.search_cost_s:.1f}" if pd.notna(run.search_cost_s) else tab.NA
+        data = run.data_identity if isinstance(run.data_identity, str) else tab.NA
+        device = run.device + (f" ({run.device_name})" if run.device_name else "")
+        lines.append(
+            f"| `{run.run_id}` | {tab.method_label(run.algorithm, run.variant)} | {run.search_dataset} "
+            f"| {run.seed} "
+            f"| {run.status} | {device} | `{_short(run.git_commit)}`{dirty} | {data} "
+            f"| `{_short(run.oracle_sha256, 12)}` | {cost} "
+            f"| [spec.json]({_rel(Path(run.run_dir), out_dir)}/spec.json) |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _data_files(rs: RunSet, data_dir: Path) -> list[Path]:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    frames = {
+        "runs.csv": rs.runs.drop(columns=["run_dir"]),
+        "final_per_run.csv": agg.final_per_run(rs),
+        "final_accuracy.csv": agg.final_accuracy(rs),
+        "search_cost.csv": agg.search_cost(rs),
+        "rank_metrics.csv": agg.rank_metrics(rs),
+        "stage_sizes.csv": agg.stage_sizes(rs),
+    }
+    paths = []
+    for name, frame in frames.items():
+        path = data_dir / name
+        frame.to_csv(path, index=False, lineterminator="\n")
+        paths.append(path)
+    return paths
+
+
+def write_report(
+    root: Path,
+    out_dir: Path,
+    formats: tuple[str, ...] = FORMATS,
+    references: list[tab.Reference] | None = None,
+) -> ReportResult:
+    """Load the runs under `root` and write the report into `out_dir` (entry: index.md)."""
+    rs = load(root)
+    out_dir = Path(out_dir)
+    for sub in ("tables", "figures", "data"):
+        shutil.rmtree(out_dir / sub, ignore_errors=True)
+    (out_dir / "tables").mkdir(parents=True, exist_ok=True)
+    t1 = tab.table1(rs, references)
+    rank = tab.rank_tables(rs)
+    ablation = tab.ablation_tables(rs)
+    table_paths: list[Path] = []
+    sections: list[tuple[str, list[tab.Table]]] = [
+        ("Final architectures (Table 1)", t1),
+        ("Rank correlation", rank),
+        ("Ablations", ablation),
+    ]
+    for _, group in sections:
+        for table in group:
+            for fmt in formats:
+                path = out_dir / "tables" / f"{table.name}.{fmt}"
+                path.write_text(tab.RENDERERS[fmt](table), encoding="utf-8")
+                table_paths.append(path)
+    figures = figs.make_figures(rs, out_dir / "figures")
+    data_paths = _data_files(rs, out_dir / "data")
+
+    ok = rs.ok_runs
+    lines = [
+        "# nas-harness report",
+        "",
+        f"Runs read from `{rs.root}`: {len(rs.runs)} run directories, {len(ok)} with status ok "
+        "(only those are aggregated).",
+        "",
+    ]
+    commits = sorted({str(c) for c in rs.runs["git_commit"].dropna()})
+    devices = sorted(
+        {
+            f"{d} ({n})" if isinstance(n, str) and n else str(d)
+            for d, n in zip(rs.runs["device"], rs.runs["device_name"], strict=True)
+        }
+    )
+    lines += [
+        f"- Git commits: {', '.join(f'`{c[:10]}`' for c in commits) or tab.NA}"
+        + (" (some runs from a dirty tree)" if rs.runs["git_dirty"].fillna(False).astype(bool).any() else ""),
+        f"- Devices: {', '.join(devices) or tab.NA}",
+        f"- Presets: {', '.join(sorted({str(p) for p in rs.runs['preset'].dropna()})) or tab.NA}",
+        "- Numbers that do not exist print as n/a (never 0). Per-run values behind every mean: "
+        "[data/final_per_run.csv](data/final_per_run.csv), [data/rank_metrics.csv](data/rank_metrics.csv), "
+        "[data/runs.csv](data/runs.csv).",
+        "",
+    ]
+    for title, group in sections:
+        lines += [f"## {title}", ""]
+        if not group:
+            what = {
+                "Rank correlation": "no run wrote rank.csv (no SupernetScorer runs)",
+                "Ablations": "no algorithm ran more than one variant",
+            }.get(title, "no ok runs")
+            lines += [f"n/a: {what}.", ""]
+            continue
+        for table in group:
+            links = " · ".join(f"[{fmt}](tables/{table.name}.{fmt})" for fmt in formats)
+            lines += [tab.to_markdown(table), f"Files: {links}", ""]
+    lines += ["## Figures", ""]
+    if not figures:
+        lines += ["n/a: nothing to plot.", ""]
+    for fig in figures:
+        png, svg = fig.files
+        lines += [
+            f"### {fig.title}",
+            "",
+            f"![{fig.title}](figures/{png})",
+            "",
+            fig.caption,
+            f"([svg](figures/{svg}))",
+            "",
+        ]
+    lines += ["## Provenance", "", provenance_table(rs, out_dir), ""]
+    failed = rs.runs[rs.runs["status"] != "ok"]
+    if not failed.empty:
+        lines += ["Runs not aggregated (status not ok):", ""]
+        for run in failed.itertuples(index=False):
+            status = "running or killed (incomplete)" if run.status == "running" else run.status
+            lines.append(
+                f"- `{run.run_id}` {run.algorithm} seed {run.seed}: {status}"
+                + (f" ({run.error})" if run.error else "")
+            )
+        lines.append("")
+    index = out_dir / "index.md"
+    index.write_text("\n".join(lines), encoding="utf-8")
+    fig_paths = tuple(out_dir / "figures" / f for fig in figures for f in fig.files)
+    return ReportResult(
+        out_dir=out_dir,
+        index=index,
+        tables=tuple(table_paths) + tuple(data_paths),
+        figures=fig_paths,
+        n_runs=len(rs.runs),
+        n_ok=len(ok),
+    )

@@ -1,0 +1,249 @@
+"""Fixture generator: FAKE run directories in the real run-record schema (design.md section 6).
+
+Used by tests/test_reports*.py to test `reports/` and the check/baseline/report commands without running any
+search. Every number is drawn from a seeded numpy RNG and is meaningless; the directories are only for testing
+the readers and renderers. The column lists are written out here (not imported) so a schema change breaks
+these tests."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+
+OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
+EVALS = (
+    ("cifar10", "valid"),
+    ("cifar10", "test"),
+    ("cifar100", "valid"),
+    ("cifar100", "test"),
+    ("imagenet16-120", "valid"),
+    ("imagenet16-120", "test"),
+)
+BASE_ACC = {"cifar10": 88.0, "cifar100": 65.0, "imagenet16-120": 38.0}
+ALGO_LEVEL = {"darts": -20.0, "spos": -4.0, "fewshot": -2.0, "hepnas": 0.0, "random_search": -1.0}
+RECORDS_COLUMNS = ("phase", "stage", "child", "epoch", "step", "metric", "value")
+ARCHS_COLUMNS = (
+    "role",
+    "stage",
+    "child",
+    "arch",
+    "index",
+    "score",
+    "score_name",
+    "eval_dataset",
+    "split",
+    "epochs",
+    "gt_acc",
+    "n_seeds",
+)
+RANK_COLUMNS = ("owner", "eval_dataset", "split", "arch_set", "n", "metric", "value")
+SCORERS = ("spos", "fewshot", "hepnas")
+STAGED = {"hepnas": (2, 4, 8), "fewshot": (5,)}
+
+
+def _arch_str(codes: np.ndarray) -> str:
+    o = [OPS[int(c)] for c in codes]
+    return f"|{o[0]}~0|+|{o[1]}~0|{o[2]}~1|+|{o[3]}~0|{o[4]}~1|{o[5]}~2|"
+
+
+def _write_csv(path: Path, columns: tuple[str, ...], rows: list[list[object]]) -> None:
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh, lineterminator="\n")
+        writer.writerow(columns)
+        for row in rows:
+            writer.writerow(["" if v is None else v for v in row])
+
+
+def _gt(rng: np.random.Generator, algorithm: str, dataset: str, split: str) -> float:
+    return round(
+        BASE_ACC[dataset]
+        + ALGO_LEVEL.get(algorithm, 0.0)
+        + (0.5 if split == "test" else 0.0)
+        + float(rng.normal(0, 0.6)),
+        4,
+    )
+
+
+def make_run(
+    root: Path,
+    algorithm: str,
+    seed: int,
+    *,
+    search_dataset: str = "cifar10",
+    variant: str | None = None,
+    n_rank: int = 1000,
+    status: str = "ok",
+    device: str = "cpu",
+    schema_version: object = 1,
+    run_id: str | None = None,
+    cost_scale: float = 1.0,
+    final_acc: dict[tuple[str, str], float | None] | None = None,
+    total_cost_s: float | None = None,
+) -> Path:
+    """Write one fake run directory and return it.
+
+    `final_acc` fixes the final arch's ground truth per (dataset, split) (missing key / None = n/a, empty);
+    `total_cost_s` fixes the search_total device seconds. Both make hand-checkable golden tables.
+    """
+    key = f"{algorithm}|{variant}|{search_dataset}|{seed}"
+    salt = sum(ord(c) * (i + 1) for i, c in enumerate(key))
+    rng = np.random.default_rng(salt)
+    run_id = run_id or f"{salt:012x}"[-12:]
+    run_dir = Path(root) / algorithm / run_id
+    run_dir.mkdir(parents=True)
+    spec_doc = {
+        "schema_version": schema_version,
+        "run_id": run_id,
+        "spec": {
+            "algorithm": algorithm,
+            "config": {"epochs": 1},
+            "space": "nb201",
+            "search_dataset": search_dataset,
+            "eval_datasets": ["cifar10", "cifar100", "imagenet16-120"],
+            "seed": seed,
+            "preset": "smoke",
+            "data": {"source": "synthetic"},
+            "rank_eval": {"set": "sample", "n": n_rank, "seed": 0},
+            "variant": variant or "",
+        },
+        "provenance": {
+            "git_commit": "0123456789abcdef0123456789abcdef01234567",
+            "git_dirty": False,
+            "versions": {"python": "3.11"},
+            "device": device,
+            "oracle_sha256": "f" * 64,
+            "data_identity": f"synthetic:{search_dataset}:seed={seed}",
+            "rank_eval_sha256": "e" * 64,
+        },
+        "status": status,
+        "started_at": "2026-01-01T00:00:00Z",
+        "finished_at": "2026-01-01T00:01:00Z",
+        "error": None
+        if status == "ok"
+        else {"type": "RuntimeError", "message": "fake failure", "traceback": ""},
+    }
+    (run_dir / "spec.json").write_text(json.dumps(spec_doc, indent=2, sort_keys=True), encoding="utf-8")
+
+    records: list[list[object]] = []
+    for epoch in range(2):
+        records.append(["supernet", None, None, epoch, epoch * 10, "train_loss", round(2.3 - 0.1 * epoch, 4)])
+    # like harness.runner: stage rows (phase "stage"), children rows, then cost rows ending with search_total
+    remaining = 15625
+    archs: list[list[object]] = [["final", None, None, "", None, None, "", "", "", "", "", ""]]  # placeholder
+    picks: list[int] = []
+    for stage, n_children in enumerate(STAGED.get(algorithm, ()), start=1):
+        pick = int(rng.integers(n_children))
+        picks.append(pick)
+        child_size = remaining // n_children
+        records.append(["stage", stage, None, None, None, "remaining_space", child_size])
+        records.append(["stage", stage, None, None, None, "device_s", 1.0])  # per-stage cost summary
+        archs.append(["stage_pick", stage, pick, "", None, None, "", "", "", "", "", ""])
+        for child in range(n_children):
+            held_out = round(float(rng.uniform(20, 40)), 3)
+            records.append(["stage", stage, child, None, None, "remaining_space", child_size])
+            records.append(["stage", stage, child, None, None, "held_out_acc_pct", held_out])
+            records.append(["stage", stage, child, None, None, "selected", int(child == pick)])
+            archs.append(["child", stage, child, "", None, held_out, "held_out_acc_pct", "", "", "", "", ""])
+        remaining = child_size
+    total = 0.0
+    for phase in ["supernet"] + [f"stage{s + 1}" for s in range(len(picks))] + ["final"]:
+        secs = round(float(rng.uniform(5, 15)) * cost_scale, 3)
+        total += secs
+        records.append([phase, None, None, None, None, "device_s", secs])
+        records.append([phase, None, None, None, None, "wall_s", secs])
+        records.append([f"{phase}/inner", None, None, None, None, "device_s", secs / 2])  # nested: not summed
+    total = total if total_cost_s is None else total_cost_s
+    records.append(["search_total", None, None, None, None, "device_s", round(total, 3)])
+    records.append(["search_total", None, None, None, None, "wall_s", round(total, 3)])
+    final_codes = rng.integers(0, 5, size=6)
+    final_index = int(rng.integers(15625))
+    archs.pop(0)
+    for d, s in EVALS:
+        archs.insert(
+            0,
+            [
+                "final",
+                None,
+                None,
+                _arch_str(final_codes),
+                final_index,
+                None,
+                "",
+                d,
+                s,
+                200,
+                _gt(rng, algorithm, d, s) if final_acc is None else final_acc.get((d, s)),
+                3,
+            ],
+        )
+    if algorithm in SCORERS:
+        idx = rng.choice(15625, size=n_rank, replace=False)
+        gt = rng.uniform(10, 94, size=n_rank)
+        score = gt * 0.3 + rng.normal(0, 8, size=n_rank)
+        owners_of = []
+        for _ in range(n_rank):  # owner = the sub-supernet whose region holds the arch (deeper = kept longer)
+            owner = "one-shot"
+            for stage, n_children in enumerate(STAGED.get(algorithm, ()), start=1):
+                child = int(rng.integers(n_children))
+                owner = f"stage{stage}/child{child}"
+                if child != picks[stage - 1]:
+                    break
+            owners_of.append(owner)
+        for i in range(n_rank):
+            m = owners_of[i].split("/")
+            stage = int(m[0][5:]) if len(m) == 2 else None
+            child = int(m[1][5:]) if len(m) == 2 else None
+            for d, s in (("cifar10", "test"), ("cifar10", "valid")):
+                archs.append(
+                    [
+                        "rank_eval",
+                        stage,
+                        child,
+                        _arch_str(rng.integers(0, 5, size=6)),
+                        int(idx[i]),
+                        round(float(score[i]), 3),
+                        "supernet_held_out_acc_pct",
+                        d,
+                        s,
+                        200,
+                        round(float(gt[i]) - (0.5 if s == "valid" else 0), 3),
+                        3,
+                    ]
+                )
+        rank: list[list[object]] = []
+        owners = ["all", *sorted(set(owners_of) - {"one-shot"})[:3]]
+        for owner in owners:
+            for d, s in (("cifar10", "test"), ("cifar10", "valid")):
+                for arch_set, n in (("all", n_rank), ("connected", n_rank - 20)):
+                    n_here = n if owner == "all" else n // 8
+                    for metric in (
+                        "kendall_tau",
+                        "spearman_rho",
+                        "precision_at_1pct",
+                        "precision_at_5pct",
+                        "precision_at_10pct",
+                        "n_ties",
+                    ):
+                        value = 0 if metric == "n_ties" else round(float(rng.uniform(0.1, 0.6)), 4)
+                        rank.append([owner, d, s, arch_set, n_here, metric, value])
+        _write_csv(run_dir / "rank.csv", RANK_COLUMNS, rank)
+    _write_csv(run_dir / "records.csv", RECORDS_COLUMNS, records)
+    _write_csv(run_dir / "archs.csv", ARCHS_COLUMNS, archs)
+    return run_dir
+
+
+def make_comparison(
+    root: Path,
+    *,
+    algorithms: tuple[str, ...] = ("darts", "spos", "fewshot", "hepnas"),
+    seeds: tuple[int, ...] = (0, 1, 2, 3),
+    n_rank: int = 1000,
+) -> Path:
+    """The shape `compare` produces: <root>/<algorithm>/<run_id>/ for every (algorithm, seed)."""
+    for algorithm in algorithms:
+        for seed in seeds:
+            make_run(root, algorithm, seed, n_rank=n_rank)
+    return Path(root)

@@ -1,0 +1,263 @@
+"""reports/: loading run dirs, seed aggregation, tables (golden Markdown), figures, timing, import rules."""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from reports_fake_runs import EVALS, make_comparison, make_run
+
+from reports import load as rload
+from reports import tables
+from reports.build import parse_formats, write_report
+
+REPO = Path(__file__).resolve().parents[1]
+ALGORITHMS_MD = REPO.parent / "shared" / "docs" / "algorithms.md"
+
+
+def _acc(c10v, c10t, c100v, c100t, in16v, in16t):
+    return dict(zip(EVALS, (c10v, c10t, c100v, c100t, in16v, in16t), strict=True))
+
+
+def _golden_runs(root: Path) -> Path:
+    """Hand-checkable runs: 2 algorithms x 2 seeds with fixed ground truth and cost."""
+    make_run(
+        root,
+        "darts",
+        0,
+        n_rank=10,
+        final_acc=_acc(39.77, 54.30, 15.03, 15.61, 16.43, 16.32),
+        total_cost_s=3600,
+    )
+    make_run(
+        root,
+        "darts",
+        1,
+        n_rank=10,
+        final_acc=_acc(39.77, 54.30, 15.03, 15.61, 16.43, 16.32),
+        total_cost_s=7200,
+    )
+    make_run(
+        root, "hepnas", 0, n_rank=10, final_acc=_acc(91.0, 94.0, 73.0, 73.5, 46.0, 47.0), total_cost_s=720
+    )
+    # seed 1: ImageNet16-120 valid unknown (empty cell) -> n=1 in that cell, never 0
+    make_run(
+        root, "hepnas", 1, n_rank=10, final_acc=_acc(90.0, 93.0, 72.0, 72.5, None, 46.0), total_cost_s=1080
+    )
+    return root
+
+
+GOLDEN_TABLE1 = """\
+### Table 1: NB201 search on CIFAR-10, final-architecture accuracy (%)
+
+| Method | n | Search cost (CPU-hours) | CIFAR-10 valid | CIFAR-10 test | CIFAR-100 valid | CIFAR-100 test | ImageNet16-120 valid | ImageNet16-120 test |
+|---|---:|---:|---:|---:|---:|---:|---:|---:|
+| darts | 2 | 1.500 ± 0.707 | 39.77 ± 0.00 | 54.30 ± 0.00 | 15.03 ± 0.00 | 15.61 ± 0.00 | 16.43 ± 0.00 | 16.32 ± 0.00 |
+| hepnas | 2 | **0.250 ± 0.071** | **90.50 ± 0.71** | **93.50 ± 0.71** | **72.50 ± 0.71** | **73.00 ± 0.71** | **46.00 (n=1)** | **46.50 ± 0.71** |
+"""  # noqa: E501
+
+
+def test_golden_table1_markdown(tmp_path: Path) -> None:
+    rs = rload.load(_golden_runs(tmp_path))
+    (t1,) = tables.table1(rs, references=[])
+    md = tables.to_markdown(t1)
+    assert md.startswith(GOLDEN_TABLE1)
+    assert "Bold = best per column among the measured rows only" in md
+
+
+def test_reference_rows_are_labelled_and_never_bold(tmp_path: Path) -> None:
+    rs = rload.load(_golden_runs(tmp_path))
+    (t1,) = tables.table1(rs)
+    quoted = [row for row in t1.rows if row[0].text.startswith("[quoted]")]
+    assert len(quoted) == 7  # 6 Version A methods + its Optimal row
+    assert not any(c.bold for row in t1.rows[2:] for c in row)
+    optimum = [row for row in t1.rows if row[0].text.startswith("Optimum (column maxima)")]
+    assert [c.text for c in optimum[0][3:]] == ["91.61", "94.37", "73.49", "73.51", "46.73", "47.31"]
+    assert "QUOTED, not measured here" in tables.to_markdown(t1)
+
+
+def test_version_a_reference_file_matches_algorithms_md() -> None:
+    """reports/references holds Version A exactly as docs/algorithms.md section 7 quotes it."""
+    if not ALGORITHMS_MD.is_file():
+        pytest.skip("shared docs not present")
+    text = ALGORITHMS_MD.read_text(encoding="utf-8")
+    section = text[text.index("Pinned baseline table") : text.index("**Optimum row**")]
+    expected = {}
+    for line in section.splitlines():
+        cells = [c.strip().strip("*") for c in line.strip().strip("|").split("|")]
+        if len(cells) != 7 or not re.match(r"^\d", cells[1]):
+            continue
+        expected[cells[0]] = cells[1:]
+    ref = pd.read_csv(REPO / "reports" / "references" / "nb201_version_a.csv")
+    opt = pd.read_csv(REPO / "reports" / "references" / "nb201_optimum_version_a.csv")
+    got = {}
+    for method, frame in pd.concat([ref, opt]).groupby("method", sort=False):
+        cells = []
+        for d, s in EVALS:
+            r = frame[(frame.eval_dataset == d) & (frame.split == s)].iloc[0]
+            cells.append(f"{r['mean']:.2f}" + (f"±{r['std']:.2f}" if pd.notna(r["std"]) else ""))
+        got[method] = cells
+    assert got == expected
+
+
+def test_unknown_values_print_na_never_zero(tmp_path: Path) -> None:
+    make_run(tmp_path, "darts", 0, n_rank=10, final_acc={}, total_cost_s=10)  # e.g. DARTS space: no GT at all
+    rs = rload.load(tmp_path)
+    (t1,) = tables.table1(rs, references=[])
+    row = t1.rows[0]
+    assert [c.text for c in row[3:]] == ["n/a"] * 6
+    assert not re.search(r"\| 0(\.0+)? \|", tables.to_markdown(t1))
+
+
+def test_unknown_schema_version_is_refused(tmp_path: Path) -> None:
+    make_run(tmp_path, "spos", 0, n_rank=10, schema_version=99)
+    with pytest.raises(rload.RunLoadError, match="schema_version 99 is not supported"):
+        rload.load(tmp_path)
+
+
+def test_wrong_columns_are_refused(tmp_path: Path) -> None:
+    run = make_run(tmp_path, "spos", 0, n_rank=10)
+    (run / "archs.csv").write_text("role,arch\nfinal,x\n", encoding="utf-8")
+    with pytest.raises(rload.RunLoadError, match="do not match"):
+        rload.load(tmp_path)
+
+
+def test_no_runs_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(rload.RunLoadError, match="no run directories"):
+        rload.load(tmp_path)
+
+
+def test_columns_equal_the_runner_schema() -> None:
+    """reports/load.py must read exactly what harness/records.py writes (design.md section 3)."""
+    records = pytest.importorskip("harness.records")
+    assert rload.RECORDS_COLUMNS == records.RECORDS_COLUMNS
+    assert rload.ARCHS_COLUMNS == records.ARCHS_COLUMNS
+    assert rload.RANK_COLUMNS == records.RANK_COLUMNS
+    assert rload.SUPPORTED_SCHEMA_VERSIONS == records.SUPPORTED_SCHEMA_VERSIONS
+    assert set(rload.COST_METRICS) == set(records.COST_METRICS)
+
+
+def test_reports_import_neither_harness_nor_algorithms() -> None:
+    for path in (REPO / "reports").glob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            for name in names:
+                assert name.split(".")[0] not in {"harness", "algorithms", "torch"}, (
+                    f"{path.name} imports {name}"
+                )
+
+
+def test_failed_runs_are_listed_but_not_aggregated(tmp_path: Path) -> None:
+    make_run(tmp_path, "spos", 0, n_rank=10, final_acc=_acc(1, 2, 3, 4, 5, 6))
+    make_run(tmp_path, "spos", 1, n_rank=10, status="failed", final_acc=_acc(99, 99, 99, 99, 99, 99))
+    result = write_report(tmp_path, tmp_path / "report", ("md",))
+    index = result.index.read_text(encoding="utf-8")
+    assert "| spos | 1 |" in index
+    assert "99.00" not in index
+    assert "Runs not aggregated" in index and "fake failure" in index
+
+
+def test_search_cost_uses_search_total_and_skips_nested_phases(tmp_path: Path) -> None:
+    make_run(tmp_path, "hepnas", 0, n_rank=10, total_cost_s=123.0)
+    rs = rload.load(tmp_path)
+    assert rs.runs["search_cost_s"].iloc[0] == pytest.approx(123.0)
+    records = rs.records.copy()
+    records = records[records["phase"] != "search_total"]  # older records: sum top-level phases only
+    top = records[
+        (records["metric"] == "device_s") & ~records["phase"].str.contains("/") & records["stage"].isna()
+    ]
+    assert rload.search_cost_s(records) == pytest.approx(top["value"].sum())
+
+
+def test_gpu_runs_name_gpu_hours(tmp_path: Path) -> None:
+    make_run(tmp_path, "spos", 0, n_rank=10, device="cuda:0")
+    (t1,) = tables.table1(rload.load(tmp_path), references=[])
+    assert "Search cost (GPU-hours)" in t1.columns
+
+
+def test_ablation_table_has_deltas_vs_default(tmp_path: Path) -> None:
+    make_run(tmp_path, "hepnas", 0, n_rank=10, final_acc=_acc(90, 93, 70, 70, 40, 40))
+    make_run(tmp_path, "hepnas", 0, n_rank=10, variant="smd=none", final_acc=_acc(89, 92.5, 70, 70, 40, 40))
+    (abl,) = tables.ablation_tables(rload.load(tmp_path))
+    texts = [[c.text for c in row] for row in abl.rows]
+    assert texts[0][0] == "default (reference)"
+    assert texts[1][0] == "smd=none"
+    assert texts[1][2] == "92.50 (Δ -0.50)"  # first accuracy column is the primary CIFAR-10 test
+
+
+def test_rank_table_lists_owners_per_stage(tmp_path: Path) -> None:
+    make_run(tmp_path, "hepnas", 0, n_rank=200)
+    make_run(tmp_path, "spos", 0, n_rank=200)
+    ranked = tables.rank_tables(rload.load(tmp_path))
+    assert ranked[0].name.endswith("cifar10_test")  # primary evaluation first
+    owners = [row[1].text for row in ranked[0].rows if row[0].text == "hepnas"]
+    assert owners[0] == "all" and any(o.startswith("stage") for o in owners)
+
+
+def test_latex_and_csv_render_the_same_cells(tmp_path: Path) -> None:
+    (t1,) = tables.table1(rload.load(_golden_runs(tmp_path)), references=[])
+    tex = tables.to_latex(t1)
+    assert "\\toprule" in tex and "\\bottomrule" in tex and "\\textbf{93.50 $\\pm$ 0.71}" in tex
+    csv_text = tables.to_csv(t1)
+    assert "93.50 ± 0.71" in csv_text and "**" not in csv_text
+
+
+def test_parse_formats() -> None:
+    assert parse_formats("md, tex") == ("md", "tex")
+    with pytest.raises(ValueError, match="allowed: md, tex, csv"):
+        parse_formats("md,pdf")
+
+
+def test_report_of_16_runs_is_fast_and_complete(tmp_path: Path) -> None:
+    """Acceptance: report generation for 4 algorithms x 4 seeds takes under 10 s (1,000 rank-eval archs each).
+
+    Asserted on the process CPU time, which other jobs on a shared machine do not inflate; the wall time is
+    printed (and bounded loosely) so a slow machine shows up in the log.
+    """
+    root = make_comparison(tmp_path / "runs")
+    wall0, cpu0 = time.perf_counter(), time.process_time()
+    result = write_report(root, root / "report")
+    wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+    print(f"report of 16 fake runs: wall {wall:.2f} s, cpu {cpu:.2f} s")
+    assert cpu < 10.0
+    assert wall < 60.0
+    assert result.n_runs == result.n_ok == 16
+    names = {p.name for p in result.figures}
+    for stem in ("stages", "score_vs_gt", "acc_vs_cost", "per_seed"):
+        assert f"{stem}_nb201_cifar10.png" in names and f"{stem}_nb201_cifar10.svg" in names
+    index = result.index.read_text(encoding="utf-8")
+    for run_id in json.loads(json.dumps(list(pd.read_csv(root / "report" / "data" / "runs.csv")["run_id"]))):
+        assert f"`{run_id}`" in index  # provenance of every run
+    assert "0123456789" in index  # git commit
+    for fmt in ("md", "tex", "csv"):
+        assert (root / "report" / "tables" / f"table1_nb201_cifar10.{fmt}").is_file()
+
+
+def test_region_gt_assigns_archs_to_kept_and_discarded_regions(tmp_path: Path) -> None:
+    """Stage figure input: an arch owned by stageS/childC is kept at S iff C is the pick; deeper-owned
+    and final-owned (no stage) archs are kept at every earlier stage."""
+    from reports.figures import region_gt
+
+    run = make_run(tmp_path, "hepnas", 0, n_rank=4)
+    archs = pd.read_csv(run / "archs.csv", dtype=str, keep_default_na=False)
+    picks = archs[archs.role == "stage_pick"].set_index("stage")["child"].astype(int)
+    p1, p2 = picks["1"], picks["2"]
+    owners = [("1", str((p1 + 1) % 2)), ("2", str(p2)), ("2", str((p2 + 1) % 4)), ("", "")]
+    rank_rows = archs.index[archs.role == "rank_eval"]
+    for k, i in enumerate(rank_rows):
+        archs.loc[i, ["stage", "child"]] = owners[(k // 2) % 4]  # 2 rows (test/valid) per arch
+    archs.to_csv(run / "archs.csv", index=False)
+    reg = region_gt(rload.load(tmp_path), ("cifar10", "test"))
+    counts = reg.groupby(["stage", "kept"]).size().to_dict()
+    # arch0: dropped at 1; arch1: kept at 1 and 2; arch2: kept at 1, dropped at 2; arch3 (final): kept 1-3
+    assert counts == {(0, True): 4, (1, False): 1, (1, True): 3, (2, True): 2, (2, False): 1, (3, True): 1}
