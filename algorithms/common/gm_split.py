@@ -1,0 +1,200 @@
+"""GM-NAS gradient-matching split of one edge into two op groups (algorithms.md §3), reused by HEP-NAS.
+
+Why: ops whose training pushes the *rest* of the supernet in similar directions can keep sharing weights; ops
+whose gradients disagree should be separated. For edge e and each active op o on e, the supernet is run with
+e's weights replaced by a one-hot probe on o (NB201, `--hard 1`), the CE gradient is collected, and two ops
+are close when their gradients point the same way (d = 1 - cos). The ops are cut into the 2 groups of minimal
+total intra-group distance.
+
+Gradient vector (our choice for the fused supernet, matching "the op weights on every other edge of every cell
++ the residual reduction blocks" of the GM-NAS code): `nb201_gm_vector` concatenates, for every search cell,
+the gradient slices of the parameterised ops (1x1 / 3x3 conv, BN affine when present) of the 5 edges other
+than e, then every parameter gradient of the residual reduction blocks; stem and head are excluded.
+Parameter-free ops (skip, pool, none) contribute nothing, exactly as in the public code. Missing gradients
+count as zeros (equal layouts; a zero block changes neither dot products nor norms). Another space/supernet
+passes its own `grad_vector` function.
+
+Distance per batch: d(i, j) = 1 - <g_i, g_j> / (|g_i| |g_j| + 1e-6); averaged over the batches (repeats).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from itertools import combinations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from harness.spaces.nb201 import NUM_EDGES
+
+COS_EPS = 1e-6
+GradVectorFn = Callable[[nn.Module, int], Tensor]
+"""(supernet after backward, probed edge) -> flat gradient vector; default `nb201_gm_vector`."""
+
+
+def default_group0_sizes(num_ops: int) -> tuple[int, ...]:
+    """Sizes tried for group 0: 5 ops -> (2,) (pairs vs the other 3); 7 ops -> (2, 3); generally 2..n//2."""
+    if num_ops < 2:
+        raise ValueError(f"cannot split {num_ops} op(s) into two groups")
+    if num_ops < 4:
+        return (1,)
+    return tuple(range(2, num_ops // 2 + 1))
+
+
+def intra_group_distance(distance: np.ndarray, group: Sequence[int]) -> float:
+    """Sum of d(i, j) over unordered pairs i < j inside the group."""
+    return float(sum(distance[i, j] for i, j in combinations(sorted(group), 2)))
+
+
+def min_cut_two_groups(
+    distance: np.ndarray, group0_sizes: Sequence[int] | None = None
+) -> tuple[tuple[int, ...], tuple[int, ...], float]:
+    """The 2 groups (of positions 0..n-1) minimising the total intra-group distance.
+
+    Candidates for group 0 are all subsets with a size in `group0_sizes` (default `default_group0_sizes(n)`),
+    enumerated by size then in itertools.combinations order; the first strict minimum wins, so ties are
+    deterministic. Group 1 is the complement. Returns (group0, group1, cost), groups sorted ascending.
+    """
+    d = np.asarray(distance, dtype=np.float64)
+    if d.ndim != 2 or d.shape[0] != d.shape[1]:
+        raise ValueError(f"distance must be a square matrix, got shape {d.shape}")
+    n = d.shape[0]
+    sizes = tuple(group0_sizes) if group0_sizes is not None else default_group0_sizes(n)
+    if not sizes or any(not 1 <= s <= n - 1 for s in sizes):
+        raise ValueError(f"group-0 sizes must lie in 1..{n - 1}, got {sizes}")
+    best: tuple[tuple[int, ...], tuple[int, ...], float] | None = None
+    everything = set(range(n))
+    for size in sizes:
+        for g0 in combinations(range(n), size):
+            g1 = tuple(sorted(everything - set(g0)))
+            cost = intra_group_distance(d, g0) + intra_group_distance(d, g1)
+            if best is None or cost < best[2]:
+                best = (tuple(g0), g1, cost)
+    assert best is not None
+    return best
+
+
+def cosine_distance_matrix(grads: Tensor) -> np.ndarray:
+    """[k, D] gradient vectors -> [k, k] distances 1 - cos (1e-6 added to the norm product)."""
+    g = grads.detach().double()
+    norms = g.norm(dim=1)
+    dots = g @ g.T
+    cos = dots / (norms[:, None] * norms[None, :] + COS_EPS)
+    return (1.0 - cos).cpu().numpy()
+
+
+def nb201_gm_vector(supernet: nn.Module, edge: int) -> Tensor:
+    """GM gradient vector of an `NB201Supernet` after backward, for a probe on `edge`.
+
+    Concatenates, in a fixed order, per search cell the gradient slices of the conv (and BN-affine, if any)
+    parameters of every edge except `edge` (the fused cell stacks them per edge slot, `EDGE_SLOTS`), then the
+    gradients of all residual reduction blocks. Stem and head are excluded (algorithms.md §3). A missing
+    gradient (op not computed in this probe) contributes zeros, so all probes give vectors of equal layout.
+    """
+    from harness.models.nb201_supernet import EDGE_SLOTS, FusedCell
+
+    other_slots = [EDGE_SLOTS[e] for e in range(NUM_EDGES) if e != edge]
+    parts: list[Tensor] = []
+    for layer in supernet.layers:  # type: ignore[attr-defined]
+        if isinstance(layer, FusedCell):
+            for name in ("conv1x1", "conv3x3", "bn1x1_weight", "bn1x1_bias", "bn3x3_weight", "bn3x3_bias"):
+                p = getattr(layer, name, None)
+                if p is None:
+                    continue
+                g = p.grad if p.grad is not None else torch.zeros_like(p)
+                parts.append(g[other_slots].reshape(-1))
+        else:
+            parts.extend(
+                (p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1)
+                for p in layer.parameters()
+            )
+    return torch.cat(parts) if parts else torch.zeros(0)
+
+
+def probe_weights(base: Tensor, edge: int, op: int) -> Tensor:
+    """Copy of `base` ([..., 6, 5]) with edge `edge` zeroed and op `op` on it set to 1 (one-hot probe)."""
+    w = base.detach().clone()
+    w[..., edge, :] = 0.0
+    w[..., edge, op] = 1.0
+    return w
+
+
+def _bn_buffers(model: nn.Module) -> dict[str, Tensor]:
+    return {k: v.detach().clone() for k, v in model.named_buffers()}
+
+
+@dataclass(frozen=True)
+class EdgeSplit:
+    """Result of splitting one edge: groups as canonical op indices (group 0 first), the averaged distance."""
+
+    edge: int
+    ops: tuple[int, ...]  # active ops on the edge, the rows/cols of `distance`
+    groups: tuple[tuple[int, ...], tuple[int, ...]]
+    distance: np.ndarray
+    cut_cost: float
+
+
+def gradient_distance(
+    supernet: nn.Module,
+    base_weights: Tensor,
+    active_mask: Tensor,
+    edge: int,
+    batches: Iterable[tuple[Tensor, Tensor]],
+    grad_vector: GradVectorFn | None = None,
+) -> tuple[tuple[int, ...], np.ndarray, int]:
+    """Average 1 - cos distance between the one-hot probes of every active op on `edge`.
+
+    The supernet runs in train mode (algorithms.md §3); its BN buffers are restored afterwards so probing does
+    not change the supernet the caller keeps training, and parameter gradients are cleared. Returns (ops,
+    distance, forwards). Raises ValueError when no batch is given.
+    """
+    grad_vector = grad_vector or nb201_gm_vector
+    ops = tuple(int(o) for o in torch.nonzero(active_mask[edge]).flatten().tolist())
+    if len(ops) < 2:
+        raise ValueError(f"edge {edge} has {len(ops)} active op(s); nothing to split")
+    was_training = supernet.training
+    buffers = _bn_buffers(supernet)
+    supernet.train()
+    total = np.zeros((len(ops), len(ops)), dtype=np.float64)
+    repeats = 0
+    forwards = 0
+    try:
+        for x, y in batches:
+            vectors = []
+            for o in ops:
+                supernet.zero_grad(set_to_none=True)
+                w = probe_weights(base_weights, edge, o)
+                logits = supernet(x, w, active_mask)
+                F.cross_entropy(logits, y).backward()
+                vectors.append(grad_vector(supernet, edge).detach().clone())
+                forwards += 1
+            total += cosine_distance_matrix(torch.stack(vectors))
+            repeats += 1
+    finally:
+        supernet.zero_grad(set_to_none=True)
+        with torch.no_grad():
+            for k, v in supernet.named_buffers():
+                v.copy_(buffers[k])
+        supernet.train(was_training)
+    if repeats == 0:
+        raise ValueError("gradient matching needs at least one batch")
+    return ops, total / repeats, forwards
+
+
+def gm_split_edge(
+    supernet: nn.Module,
+    base_weights: Tensor,
+    active_mask: Tensor,
+    edge: int,
+    batches: Iterable[tuple[Tensor, Tensor]],
+    group0_sizes: Sequence[int] | None = None,
+    grad_vector: GradVectorFn | None = None,
+) -> tuple[EdgeSplit, int]:
+    """Gradient-match edge `edge` and cut its active ops into 2 groups. Returns (split, forwards used)."""
+    ops, dist, forwards = gradient_distance(supernet, base_weights, active_mask, edge, batches, grad_vector)
+    g0, g1, cost = min_cut_two_groups(dist, group0_sizes)
+    groups = (tuple(ops[i] for i in g0), tuple(ops[i] for i in g1))
+    return EdgeSplit(edge=edge, ops=ops, groups=groups, distance=dist, cut_cost=cost), forwards

@@ -1,0 +1,72 @@
+"""Few-shot NAS configuration. Defaults = the published NB201 budgets (algorithms.md §4): one-shot supernet
+600 epochs, each sub-supernet 300, SGD nesterov 0.9, lr 0.025 -> 0.001 cosine, wd 1e-4, batch 48, C=16, N=5,
+affine=False, track_running_stats off (the README passes 0). Fields are flat so `--set` addresses them
+directly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+SAMPLE_PER = ("cell", "network")
+INNER_SEARCHES = ("random",)
+BN_MODES = ("eval", "train")
+BATCH_SAMPLINGS = ("epoch", "fresh_iter")
+
+
+@dataclass(frozen=True)
+class Config:
+    C: int = 16
+    N: int = 5
+    affine: bool = False
+    track_running_stats: bool = False
+    oneshot_epochs: int = 600
+    child_epochs: int = 300
+    batch_size: int = 48
+    eval_batch_size: int = 512  # scoring forwards only
+    max_steps_per_epoch: int = 0  # 0 = full epochs; >0 caps batches per epoch (smoke runs only)
+    batch_sampling: str = "epoch"
+    augment: bool = True
+    lr: float = 0.025
+    lr_min: float = 0.001
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    nesterov: bool = True
+    grad_clip: float = 5.0
+    sample_per: str = "cell"  # public code: an independent op per edge for every cell
+    reject_disconnected: bool = False  # public code: no connectivity check
+    split_edge: int = 0  # NB201 e0 (1<-0), one sub-supernet per op
+    inner_search: str = "random"
+    candidates_per_child: int = (
+        100  # distinct random archs scored inside each child; 0 = every arch of the region
+    )
+    score_bn_mode: str = "eval"  # proxy: single-path held-out top-1, BN in eval mode
+    score_batches: int = 0  # held-out batches (eval_batch_size) per scored arch; 0 = the whole held-out half
+    amp: bool = True  # bf16 autocast on CUDA; no effect on CPU
+
+    def __post_init__(self) -> None:
+        from harness.errors import InputError
+
+        choices = {
+            "sample_per": SAMPLE_PER,
+            "inner_search": INNER_SEARCHES,
+            "score_bn_mode": BN_MODES,
+            "batch_sampling": BATCH_SAMPLINGS,
+        }
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise InputError(f"fewshot.{name}={getattr(self, name)!r}; allowed: {', '.join(allowed)}")
+        if not 0 <= self.split_edge < 6:
+            raise InputError(f"fewshot.split_edge={self.split_edge}; allowed: 0..5")
+        for name in (
+            "oneshot_epochs",
+            "child_epochs",
+            "max_steps_per_epoch",
+            "candidates_per_child",
+            "score_batches",
+        ):
+            if getattr(self, name) < 0:
+                raise InputError(f"fewshot.{name} must be >= 0, got {getattr(self, name)}")
+        for name in ("C", "N", "batch_size", "eval_batch_size"):
+            if getattr(self, name) < 1:
+                raise InputError(f"fewshot.{name} must be >= 1, got {getattr(self, name)}")

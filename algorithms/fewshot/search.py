@@ -1,0 +1,346 @@
+"""Few-shot NAS on NB201 (algorithms.md §4): one-shot supernet -> split one edge into one sub-supernet per op
+-> weight transfer -> train each sub-supernet -> score random candidates inside each -> best held-out proxy.
+
+Steps and their cost phases:
+* "oneshot": uniform single-path training of the whole space (`sample_per="cell"`: an independent op per
+  edge for every cell, no connectivity check, as the public code).
+* "transfer": each child deep-copies the one-shot weights (the split edge keeps its op's weights, because it
+  *is* the same tensor slot); optimizer and scheduler are fresh (not transferred), so each child runs its own
+  cosine.
+* "child{k}": child k trains with single paths restricted to its region ("train"), then scores its candidates
+  ("search"): `candidates_per_child` distinct archs drawn uniformly inside the region (0 = all of them), proxy
+  = single-path top-1 on the held-out half, BN in eval mode.
+* The final arch is the best-scoring candidate over all children (first maximum wins, children in op order).
+
+Scoring rule (SupernetScorer): each arch is scored by the child whose region contains it, i.e. the child of
+its op on the split edge (owner "child{k}"), with the same proxy as the search.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator, Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from algorithms.common.alpha import full_mask
+from algorithms.common.partition import SupernetState, edge_partitions, region_archs, spawn_child
+from algorithms.common.sampling import sample_single_path
+from algorithms.common.scoring import score_single_path
+from harness.api import RunContext, SearchOutcome, StageOutcome, SubSupernetOutcome
+from harness.errors import InputError
+from harness.spaces.nb201 import NB201Arch, arch_in_region, region_size
+
+from .config import Config
+
+SELECTION_RULE = "best single-path held-out top-1 over random candidates inside each sub-supernet"
+
+
+@contextlib.contextmanager
+def _untouched_buffers(module: nn.Module) -> Iterator[None]:
+    """Scoring never changes the supernet: buffers are restored (the fused cells run their own
+    F.batch_norm)."""
+    saved = [(b, b.detach().clone()) for b in module.buffers()]
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            for b, s in saved:
+                b.copy_(s)
+
+
+class FewShot:
+    name: ClassVar[str] = "fewshot"
+    Config: ClassVar[type] = Config
+    uses_oracle: ClassVar[bool] = False
+
+    def __init__(self, config: Config | None = None) -> None:
+        self.config = config if config is not None else Config()
+        self._oneshot: SupernetState | None = None
+        self._children: list[SupernetState] = []
+
+    # -------------------------------------------------------------------------------------------------
+    # training
+    def _stream(self, ctx: RunContext) -> Any:
+        from harness.data import BatchStream
+
+        cfg = self.config
+        return BatchStream(
+            ctx.data.weight,
+            batch_size=cfg.batch_size,
+            generator=ctx.torch_generator("weight"),
+            augment=cfg.augment,
+            sampling=cfg.batch_sampling,
+        )
+
+    def _train(
+        self,
+        ctx: RunContext,
+        state: SupernetState,
+        epochs: int,
+        stream: Any,
+        *,
+        phase: str,
+        child: int | None,
+        step: int,
+        amp_device: torch.device | None,
+    ) -> int:
+        """Uniform single-path training inside `state.mask` for `epochs`, cosine lr over those epochs."""
+        from harness.train import autocast, path_cosine_lr, set_lr, sgd_step
+
+        cfg = self.config
+        assert state.w_opt is not None
+        net = state.supernet
+        params = [p for p in net.parameters() if p.requires_grad]
+        gen = ctx.torch_generator(f"paths/{phase}/{child}")
+        for epoch in range(epochs):
+            net.train()
+            lr = path_cosine_lr(epoch, max(1, epochs), cfg.lr, cfg.lr_min)
+            set_lr(state.w_opt, lr)
+            total, steps, images = 0.0, 0, 0
+            for b, (x, y) in enumerate(stream):
+                if cfg.max_steps_per_epoch and b >= cfg.max_steps_per_epoch:
+                    break
+                w = sample_single_path(
+                    state.mask,
+                    gen,
+                    per=cfg.sample_per,
+                    num_cells=net.num_cells,
+                    reject_disconnected=cfg.reject_disconnected,
+                )
+                state.w_opt.zero_grad(set_to_none=True)
+                with autocast(amp_device) if amp_device is not None else contextlib.nullcontext():
+                    logits = net(x, w, w.bool()).float()
+                loss = F.cross_entropy(logits, y)
+                sgd_step(loss, state.w_opt, params, cfg.grad_clip)
+                total += float(loss.detach())
+                steps += 1
+                images += int(y.shape[0])
+            step += steps
+            ctx.count(epochs=1, steps=steps, images=images, forwards=steps)
+            ctx.log(
+                step,
+                phase,
+                child=child,
+                stage=None if child is None else 1,
+                epoch=epoch,
+                train_loss=total / max(1, steps),
+                lr=lr,
+            )
+        return step
+
+    def _score_batches(self, ctx: RunContext) -> list[tuple[Tensor, Tensor]]:
+        from harness.data import fixed_batches
+
+        batches = fixed_batches(ctx.data.held_out, self.config.eval_batch_size)
+        if self.config.score_batches:
+            batches = batches[: self.config.score_batches]
+        return batches
+
+    def _score(
+        self,
+        ctx: RunContext,
+        state: SupernetState,
+        archs: Sequence[NB201Arch],
+        batches: list[tuple[Tensor, Tensor]],
+        amp_device: torch.device | None,
+    ) -> np.ndarray:
+        with _untouched_buffers(state.supernet):
+            scores = score_single_path(
+                state.supernet,
+                list(archs),
+                batches,
+                bn_mode=self.config.score_bn_mode,
+                autocast_device=amp_device,
+            )
+        ctx.count(
+            forwards=len(archs) * len(batches), images=len(archs) * sum(int(y.shape[0]) for _, y in batches)
+        )
+        return scores
+
+    # ---------------------------------------------------------------------------------------------------
+    # search
+    def search(self, space: str, ctx: RunContext) -> SearchOutcome:
+        from harness.models import NB201Supernet
+        from harness.train import SGDConfig, derive_seed, make_sgd
+
+        if space != "nb201":
+            raise InputError(f"fewshot supports space 'nb201' only, got {space!r}")
+        cfg = self.config
+        device = torch.device(ctx.device)
+        amp_device = device if (cfg.amp and device.type == "cuda") else None
+        sgd = SGDConfig(
+            lr=cfg.lr,
+            lr_min=cfg.lr_min,
+            momentum=cfg.momentum,
+            weight_decay=cfg.weight_decay,
+            nesterov=cfg.nesterov,
+            grad_clip=cfg.grad_clip,
+        )
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(derive_seed(int(ctx.seed), "supernet_init"))
+            net = NB201Supernet(
+                num_classes=ctx.data.num_classes,
+                C=cfg.C,
+                N=cfg.N,
+                affine=cfg.affine,
+                track_running_stats=cfg.track_running_stats,
+            )
+        net = net.to(device)
+        oneshot = SupernetState(supernet=net, mask=full_mask(device), w_opt=make_sgd(net.parameters(), sgd))
+        stream = self._stream(ctx)
+        step = 0
+        t0 = time.perf_counter()
+        with ctx.phase("oneshot"):
+            step = self._train(
+                ctx,
+                oneshot,
+                cfg.oneshot_epochs,
+                stream,
+                phase="oneshot",
+                child=None,
+                step=step,
+                amp_device=amp_device,
+            )
+        oneshot_s = time.perf_counter() - t0
+        self._oneshot = oneshot
+
+        with ctx.phase("transfer"):
+            parts = edge_partitions(oneshot.mask, cfg.split_edge)
+            children = []
+            for p in parts:
+                child = spawn_child(oneshot, p.mask, inherit_optimizers=False)
+                child.w_opt = make_sgd(child.supernet.parameters(), sgd)  # fresh optimizer and schedule
+                children.append(child)
+        self._children = children
+
+        batches = self._score_batches(ctx)
+        rng = ctx.numpy_rng("candidates")
+        subs_best: list[tuple[NB201Arch, float]] = []
+        candidates: list[tuple[NB201Arch, float]] = []
+        child_cost: list[dict[str, float]] = []
+        for k, (p, child) in enumerate(zip(parts, children, strict=True)):
+            c0 = time.perf_counter()
+            with ctx.phase(f"child{k}"):
+                with ctx.phase("train"):
+                    step = self._train(
+                        ctx,
+                        child,
+                        cfg.child_epochs,
+                        stream,
+                        phase="child",
+                        child=k,
+                        step=step,
+                        amp_device=amp_device,
+                    )
+                with ctx.phase("search"):
+                    region = region_archs(p.mask)
+                    if cfg.candidates_per_child and cfg.candidates_per_child < len(region):
+                        pick = np.sort(rng.choice(len(region), size=cfg.candidates_per_child, replace=False))
+                        region = [region[i] for i in pick]
+                    scores = self._score(ctx, child, region, batches, amp_device)
+                    best = int(np.argmax(scores))  # first maximum
+                    subs_best.append((region[best], float(scores[best])))
+                    candidates.extend(zip(region, (float(s) for s in scores), strict=True))
+                    ctx.log(
+                        step,
+                        "search",
+                        stage=1,
+                        child=k,
+                        held_out_acc_pct=float(scores[best]),
+                        candidates=len(region),
+                        remaining_space=p.remaining_space,
+                    )
+            child_cost.append(
+                {
+                    "wall_s": time.perf_counter() - c0,
+                    "epochs": float(cfg.child_epochs),
+                    "candidates": float(len(region)),
+                }
+            )
+        pick = 0
+        for k, (_, s) in enumerate(subs_best):
+            if s > subs_best[pick][1]:
+                pick = k
+        final_arch = subs_best[pick][0]
+        ctx.log(
+            step,
+            "select",
+            stage=1,
+            child=pick,
+            held_out_acc_pct=subs_best[pick][1],
+            remaining_space=parts[pick].remaining_space,
+        )
+        subs = tuple(
+            SubSupernetOutcome(
+                stage=1,
+                child=k,
+                partition=p.describe(),
+                held_out_acc=subs_best[k][1],
+                selected=k == pick,
+                remaining_space=p.remaining_space,
+                cost=child_cost[k],
+            )
+            for k, p in enumerate(parts)
+        )
+        stage = StageOutcome(
+            index=1,
+            children=len(parts),
+            pick=pick,
+            remaining_space=parts[pick].remaining_space,
+            pick_arch=subs_best[pick][0],
+            cost={
+                "wall_s": sum(c["wall_s"] for c in child_cost),
+                "epochs": float(cfg.child_epochs * len(parts)),
+            },
+        )
+        return SearchOutcome(
+            final_arch=final_arch,
+            selection_rule=SELECTION_RULE,
+            stages=(stage,),
+            sub_supernets=subs,
+            candidates=tuple(candidates),
+            extras={
+                "split_edge": cfg.split_edge,
+                "oneshot_wall_s": oneshot_s,
+                "child_best": [
+                    {"child": k, "arch": a.to_str(), "held_out_acc_pct": s}
+                    for k, (a, s) in enumerate(subs_best)
+                ],
+                "supernet_epochs": cfg.oneshot_epochs + cfg.child_epochs * len(parts),
+            },
+        )
+
+    # -------------------------------------------------------------------------------------- SupernetScorer
+    def score(self, archs: Sequence[NB201Arch], ctx: RunContext) -> tuple[np.ndarray, list[str]]:
+        if not self._children:
+            raise RuntimeError("score() needs a finished search")
+        cfg = self.config
+        device = torch.device(ctx.device)
+        amp_device = device if (cfg.amp and device.type == "cuda") else None
+        owners: list[str] = []
+        owner_idx: list[int] = []
+        for a in archs:
+            k = next(
+                (k for k, c in enumerate(self._children) if arch_in_region(a, c.mask.cpu().numpy())), None
+            )
+            if k is None:  # cannot happen: the children partition the whole space
+                raise RuntimeError(f"no sub-supernet owns {a}")
+            owners.append(f"child{k}")
+            owner_idx.append(k)
+        scores = np.empty(len(archs), dtype=np.float64)
+        batches = self._score_batches(ctx)
+        with ctx.phase("score"):
+            for k, child in enumerate(self._children):
+                idx = [i for i, o in enumerate(owner_idx) if o == k]
+                if idx:
+                    scores[idx] = self._score(ctx, child, [archs[i] for i in idx], batches, amp_device)
+        return scores, owners
+
+
+__all__ = ["FewShot", "region_size"]

@@ -1,0 +1,103 @@
+"""HEP-NAS configuration. Defaults = the NB201 values of algorithms.md §2.5 (README / code), nowhere else.
+
+Fields are flat so that `--set smd=none`, `--set partition=exhaustive` etc. address them directly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+PARTITIONS = ("gm", "exhaustive")
+STAGE_ORDERS = ("node", "reversed", "random")
+LR_SCHEDULES = ("path_cosine", "public_code")
+BN_MODES = ("train", "eval")
+KD_BN_MODES = ("harness", "public")
+BATCH_SAMPLINGS = ("epoch", "fresh_iter")
+
+
+@dataclass(frozen=True)
+class Config:
+    # supernet (TinyNetwork C=16, N=5; cell BN affine=False, track_running_stats=True)
+    C: int = 16
+    N: int = 5
+    affine: bool = False
+    track_running_stats: bool = True
+    # schedule
+    split_epochs: tuple[int, ...] = (10, 20, 30)
+    smd_epochs: int = 10
+    final_epochs: int = 0
+    batch_size: int = 128
+    eval_batch_size: int = 512  # selection / scoring forwards only (no effect on results beyond speed)
+    max_steps_per_epoch: int = 0  # 0 = full epochs; >0 caps batches per epoch (smoke runs only)
+    batch_sampling: str = "epoch"  # "fresh_iter" reproduces the public next(iter(loader))
+    augment: bool = True  # crop/flip on weight-half batches and alpha batches (DARTS convention, §9 #9)
+    # weight optimizer: SGD lr 0.025 -> 0.001, momentum 0.9, wd 3e-4, grad-clip 5
+    lr: float = 0.025
+    lr_min: float = 0.001
+    momentum: float = 0.9
+    weight_decay: float = 3e-4
+    nesterov: bool = False
+    grad_clip: float = 5.0
+    lr_schedule: str = "path_cosine"  # monotone over the selected path; "public_code" = periodic, T_max below
+    public_t_max: int = 0  # 0 = last split epoch (the code's T_max 30 on NB201)
+    # alpha optimizer: Adam 3e-4, betas (0.5, 0.999), wd 1e-3, first order; init 1e-3 N(0,1)
+    arch_lr: float = 3e-4
+    arch_beta1: float = 0.5
+    arch_beta2: float = 0.999
+    arch_weight_decay: float = 1e-3
+    alpha_init_scale: float = 1e-3
+    alpha_warmup_epochs: int = 0
+    # splitting
+    partition: str = "gm"  # "exhaustive" = the paper figure's per-op product (granularity ablation)
+    stage_order: str = "node"
+    gm_batches: int = 100
+    max_sub_supernets: int = 128
+    # SMD and selection
+    smd: str = "both"
+    kd_bn_mode: str = "harness"  # teacher batch stats, peers in select_bn_mode, running stats untouched
+    # Every child of one SMD round replays the same weight-half batches, whatever `smd` is (so the SMD
+    # ablation changes only the loss). With kd_bn_mode="harness" teacher/sibling logits are then computed once
+    # per (batch, sibling version) instead of once per student step: same values, far fewer forwards.
+    shared_round_batches: bool = True
+    select_bn_mode: str = "train"  # NB201: batch statistics (code: eval=False)
+    amp: bool = True  # bf16 autocast on CUDA; no effect on CPU
+    # rank-correlation scoring (SupernetScorer)
+    keep_children: bool = True  # keep every stage child so each arch is scored by the child owning it
+    score_batches: int = 0  # held-out batches (eval_batch_size) per scored arch; 0 = the whole held-out half
+
+    def __post_init__(self) -> None:
+        from harness.errors import InputError
+
+        from .smd import SMD_MODES
+
+        choices = {
+            "partition": PARTITIONS,
+            "stage_order": STAGE_ORDERS,
+            "lr_schedule": LR_SCHEDULES,
+            "select_bn_mode": BN_MODES,
+            "kd_bn_mode": KD_BN_MODES,
+            "batch_sampling": BATCH_SAMPLINGS,
+            "smd": SMD_MODES,
+        }
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise InputError(f"hepnas.{name}={getattr(self, name)!r}; allowed: {', '.join(allowed)}")
+        splits = tuple(int(s) for s in self.split_epochs)
+        object.__setattr__(self, "split_epochs", splits)  # TOML gives lists; keep the frozen config hashable
+        if not 1 <= len(splits) <= 3 or any(s < 0 for s in splits) or list(splits) != sorted(splits):
+            raise InputError(
+                f"hepnas.split_epochs={splits!r}; need 1-3 non-decreasing epochs (NB201 has 3 hierarchies)"
+            )
+        for name in (
+            "smd_epochs",
+            "final_epochs",
+            "max_steps_per_epoch",
+            "alpha_warmup_epochs",
+            "score_batches",
+            "public_t_max",
+        ):
+            if getattr(self, name) < 0:
+                raise InputError(f"hepnas.{name} must be >= 0, got {getattr(self, name)}")
+        for name in ("C", "N", "batch_size", "eval_batch_size", "gm_batches", "max_sub_supernets"):
+            if getattr(self, name) < 1:
+                raise InputError(f"hepnas.{name} must be >= 1, got {getattr(self, name)}")
