@@ -79,6 +79,21 @@ class CostMeter:
         row["images"] += images
         row["forwards"] += forwards
 
+    def counters_state(self) -> dict[str, dict[str, float]]:
+        """Work counters per phase (not times): saved with a checkpoint so a resumed run counts like an unbroken one."""
+        return {
+            name: {k: row[k] for k in ("epochs", "steps", "images", "forwards")} for name, row in self._totals.items()
+        }
+
+    def restore_counters(self, state: dict[str, dict[str, float]]) -> None:
+        """Replace the work counters by a `counters_state()` snapshot (times and peaks are kept)."""
+        for row in self._totals.values():
+            for key in ("epochs", "steps", "images", "forwards"):
+                row[key] = 0.0
+        for name, counters in state.items():
+            for key, value in counters.items():
+                self._totals[name][key] = float(value)
+
     def phases(self) -> list[PhaseCost]:
         return [
             PhaseCost(

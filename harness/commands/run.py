@@ -1,0 +1,67 @@
+"""`nas-harness run EXPERIMENT.toml --out DIR`: every run an experiment declares, into
+DIR/<algorithm>/<run_id>/.
+
+Grids (runs x grid points x seeds) are expanded by the harness (harness.config.load_experiment); completed
+runs are skipped, killed ones redone or resumed. Exit 0 when every run is ok, 1 when any failed, 2 on bad
+input.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "run",
+        help="run every search an experiment TOML declares",
+        description="Expand an experiment file into runs and execute them sequentially.",
+    )
+    p.add_argument("experiment", type=Path, metavar="EXPERIMENT.toml")
+    p.add_argument("--out", required=True, type=Path, metavar="DIR")
+    p.add_argument(
+        "--set",
+        dest="sets",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="typed override applied to every run",
+    )
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default=None)
+    p.add_argument("--data-root", type=Path, default=None, metavar="PATH")
+    p.add_argument("--dry-run", action="store_true", help="list the resolved runs (run ids) without running")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import sys
+
+    from harness.commands.status import format_text, summarize
+    from harness.config import load_experiment, parse_set_args
+    from harness.runner import run_dir_for, run_specs
+
+    exp = load_experiment(
+        args.experiment,
+        set_overrides=parse_set_args(args.sets),
+        device=args.device,
+        data_root=str(args.data_root) if args.data_root else None,
+    )
+    if args.dry_run:
+        for spec in exp.runs:
+            print(
+                f"{spec.run_id}  {spec.algorithm}  seed={spec.seed}  {spec.variant}  -> "
+                f"{run_dir_for(spec, args.out)}"
+            )
+        return 0
+    results = run_specs(exp.runs, args.out)
+    failed = 0
+    for result in results:
+        print(format_text(summarize(result.run_dir)))
+        failed += result.status != "ok"
+    print(
+        f"{len(results)} runs: {len(results) - failed} ok ({sum(r.skipped for r in results)} skipped), "
+        f"{failed} failed",
+        file=sys.stderr,
+    )
+    return 1 if failed else 0

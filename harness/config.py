@@ -1,0 +1,609 @@
+"""Experiments and presets (TOML) -> frozen `ExperimentSpec` / `RunSpec`; typed `--set` overrides; run ids.
+
+Why here and typed: configuration mistakes (one namespace for all algorithms, `eval()` of overrides, settings
+split across argparse and shell) are how published NAS code drifted from its papers (design.md section 11.3).
+Defaults live ONLY in each algorithm's frozen `Config` dataclass; a preset
+(`harness/experiments/<preset>.toml`) overrides what it must, an experiment file what it studies, and `--set
+a.b=c` last. Every override is checked against the dataclass field type (bool / int / float / str / Literal /
+tuple / nested dataclass / Optional / Enum); an unknown key is an `InputError` (exit 2). Nothing is ever
+`eval`-ed.
+
+Resolution order for one run: Config defaults <- preset `[algorithms.<name>]` <- experiment `[[runs]] config`
+(and one `grid` point) <- `--set`.
+
+run_id = the first 12 hex characters of sha256(canonical JSON, sorted keys, UTF-8) of
+    {"spec": RunSpec.spec_dict(), "oracle_sha256": <hash of the ground-truth table>}
+`spec_dict()` is the fully resolved spec (algorithm, full config with defaults, space, search dataset, eval
+datasets, seed, preset, variant, data spec + identity, rank-eval spec). Output paths, device, data root and
+verbosity are excluded: they are provenance, not identity.
+
+No torch at module level (the algorithm Config classes are imported through the registry only when resolved).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import functools
+import hashlib
+import itertools
+import json
+import tomllib
+import types
+import typing
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from harness import registry
+from harness.errors import InputError
+
+PRESETS_DIR = Path(__file__).resolve().parent / "experiments"
+DATASETS: tuple[str, ...] = ("cifar10", "cifar100", "imagenet16-120")
+NATIVE_IMAGE_SIZE = {"cifar10": 32, "cifar100": 32, "imagenet16-120": 16}
+DATA_SOURCES = ("synthetic", "real")
+ARCH_SETS = ("sample", "all", "connected", "noniso", "none")
+GT_SPLITS = ("valid", "test")
+DEVICES = ("auto", "cpu", "cuda")
+
+
+# ---------------------------------------------------------------------------------------------- value types
+@dataclass(frozen=True)
+class DataSpec:
+    """Which search data a run uses. `synthetic`: generated from `seed` (fixed per preset, not the run seed,
+    so that seeds vary the algorithm only). `real`: the user's files (`--data-root`), split `split`."""
+
+    source: Literal["synthetic", "real"] = "synthetic"
+    n_weight: int = 256
+    n_held_out: int = 256
+    seed: int = 0
+    image_size: int | None = None  # None: the dataset's native size (32, or 16 for imagenet16-120)
+    split: str = "train_half"  # real data only
+
+    def identity(self, dataset: str) -> str:
+        """Stable text naming the data (part of the run id). Real data: the split name; the file hashes are
+        recorded in provenance (`data_identity`) when the data is loaded."""
+        size = self.image_size or NATIVE_IMAGE_SIZE[dataset]
+        if self.source == "synthetic":
+            return f"synthetic:{dataset}:seed={self.seed}:n={self.n_weight}+{self.n_held_out}:size={size}"
+        return f"real:{dataset}:{self.split}"
+
+    def to_dict(self, dataset: str) -> dict[str, Any]:
+        doc: dict[str, Any] = {"source": self.source, "identity": self.identity(dataset)}
+        if self.source == "synthetic":
+            doc.update(
+                n_weight=self.n_weight,
+                n_held_out=self.n_held_out,
+                seed=self.seed,
+                image_size=self.image_size or NATIVE_IMAGE_SIZE[dataset],
+            )
+        else:
+            doc.update(split=self.split)
+        return doc
+
+
+@dataclass(frozen=True)
+class RankEvalSpec:
+    """The architecture set the harness fixes for rank correlation (algorithms.md section 8).
+
+    `set`: sample (n uniform of 15,625, seeded) | all | connected | noniso | none (no rank evaluation).
+    `targets`: (dataset, split) ground truths; the first is primary (cifar10 test)."""
+
+    set: Literal["sample", "all", "connected", "noniso", "none"] = "sample"
+    n: int = 1000
+    seed: int = 0
+    targets: tuple[str, ...] = ("cifar10:test", "cifar10:valid")
+
+    def target_pairs(self) -> tuple[tuple[str, str], ...]:
+        return tuple(tuple(t.split(":", 1)) for t in self.targets)  # type: ignore[misc]
+
+    def to_dict(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {"set": self.set, "seed": self.seed, "targets": list(self.targets)}
+        if self.set == "sample":
+            doc["n"] = self.n
+        return doc
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One fully resolved run. `config` is the algorithm's frozen Config instance (defaults filled in)."""
+
+    algorithm: str
+    config: Any
+    space: str
+    search_dataset: str
+    eval_datasets: tuple[str, ...]
+    seed: int
+    preset: str
+    data: DataSpec
+    rank_eval: RankEvalSpec
+    variant: str = ""
+    # provenance only (not part of the run id)
+    device: str = "auto"
+    data_root: str | None = None
+    overrides: tuple[tuple[str, str], ...] = ()
+
+    def spec_dict(self) -> dict[str, Any]:
+        """The `spec` object of spec.json (JSON-safe, fully resolved)."""
+        return {
+            "algorithm": self.algorithm,
+            "config": to_jsonable(self.config),
+            "space": self.space,
+            "search_dataset": self.search_dataset,
+            "eval_datasets": list(self.eval_datasets),
+            "seed": self.seed,
+            "preset": self.preset,
+            "variant": self.variant,
+            "data": self.data.to_dict(self.search_dataset),
+            "rank_eval": self.rank_eval.to_dict(),
+        }
+
+    @property
+    def run_id(self) -> str:
+        return compute_run_id(self.spec_dict(), oracle_sha256())
+
+
+@dataclass(frozen=True)
+class ExperimentSpec:
+    name: str
+    runs: tuple[RunSpec, ...]
+    source: str = ""
+
+
+# ------------------------------------------------------------------------------------------------ hashing
+def canonical_json(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def compute_run_id(spec_dict: Mapping[str, Any], oracle_sha: str) -> str:
+    payload = {"spec": spec_dict, "oracle_sha256": oracle_sha}
+    return hashlib.sha256(canonical_json(payload).encode("utf-8")).hexdigest()[:12]
+
+
+@functools.lru_cache(maxsize=1)
+def oracle_sha256() -> str:
+    """SHA-256 of the packaged ground-truth table ("n/a" while no oracle is installed)."""
+    try:
+        from harness.oracle.table import load_oracle
+    except ImportError:
+        return "n/a"
+    return str(load_oracle().sha256)
+
+
+def to_jsonable(value: Any) -> Any:
+    """Dataclasses -> dicts (field order), tuples -> lists, enums -> values; refuses what JSON cannot hold."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, enum.Enum):
+        return to_jsonable(value.value)
+    if isinstance(value, (list, tuple)):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, Mapping):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    raise TypeError(f"config value {value!r} of type {type(value).__name__} is not JSON-safe")
+
+
+# --------------------------------------------------------------------------------------- typed overrides
+def parse_set_args(items: Sequence[str]) -> dict[str, str]:
+    """["a.b=1", "c=x,y"] -> {"a.b": "1", "c": "x,y"} (strings; typed later against the Config)."""
+    out: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise InputError(f"--set {item!r}: expected key=value")
+        out[key] = value.strip()
+    return out
+
+
+def apply_overrides(obj: Any, overrides: Mapping[str, Any], *, from_text: bool, where: str = "config") -> Any:
+    """A copy of dataclass instance `obj` with dotted-key `overrides` applied and type-checked.
+
+    `from_text=True`: values are command-line strings (parsed per field type: tuples from comma lists, bools
+    from true/false/1/0/yes/no, "none" for Optional). `from_text=False`: values come from TOML (lists, tables,
+    numbers)."""
+    tree: dict[str, Any] = {}
+    for key, value in overrides.items():
+        parts = key.split(".")
+        node = tree
+        for part in parts[:-1]:
+            nxt = node.setdefault(part, {})
+            if not isinstance(nxt, dict) or nxt is value:
+                raise InputError(f"{where}: key {key!r} conflicts with another override")
+            node = nxt
+        if parts[-1] in node and isinstance(node[parts[-1]], dict) and not isinstance(value, dict):
+            raise InputError(f"{where}: key {key!r} conflicts with another override")
+        if isinstance(value, Mapping) and isinstance(node.get(parts[-1]), dict):
+            _merge(node[parts[-1]], value)
+        else:
+            node[parts[-1]] = dict(value) if isinstance(value, Mapping) else value
+    return _apply_tree(obj, tree, from_text=from_text, prefix="", where=where)
+
+
+def _merge(dst: dict[str, Any], src: Mapping[str, Any]) -> None:
+    for k, v in src.items():
+        if isinstance(v, Mapping) and isinstance(dst.get(k), dict):
+            _merge(dst[k], v)
+        else:
+            dst[k] = dict(v) if isinstance(v, Mapping) else v
+
+
+def _apply_tree(obj: Any, tree: Mapping[str, Any], *, from_text: bool, prefix: str, where: str) -> Any:
+    cls = type(obj)
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(obj) if f.init}
+    changes: dict[str, Any] = {}
+    for name, value in tree.items():
+        key = prefix + name
+        if name not in fields:
+            raise InputError(
+                f"{where}: unknown key {key!r}; allowed: {', '.join(prefix + f for f in fields) or '(none)'}"
+            )
+        tp = hints[name]
+        current = getattr(obj, name)
+        if isinstance(value, Mapping):
+            if not (dataclasses.is_dataclass(current) and not isinstance(current, type)):
+                raise InputError(
+                    f"{where}: key {key!r} is not a group; it takes one value of type {_tname(tp)}"
+                )
+            changes[name] = _apply_tree(current, value, from_text=from_text, prefix=key + ".", where=where)
+        else:
+            changes[name] = coerce(value, tp, key=key, from_text=from_text, where=where)
+    try:
+        return dataclasses.replace(obj, **changes)
+    except (TypeError, ValueError) as exc:  # __post_init__ validation of the Config
+        raise InputError(f"{where}: {exc}") from None
+
+
+def _tname(tp: Any) -> str:
+    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+
+
+_TRUE = ("true", "1", "yes", "on")
+_FALSE = ("false", "0", "no", "off")
+
+
+def coerce(value: Any, tp: Any, *, key: str, from_text: bool, where: str = "config") -> Any:
+    """`value` converted to type `tp` or InputError naming the key, the value and what is allowed."""
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+
+    def bad(allowed: str) -> InputError:
+        return InputError(f"{where}: {key}={value!r} is not allowed; expected {allowed}")
+
+    if tp is Any:
+        return value
+    if origin in (typing.Union, types.UnionType):
+        non_none = [a for a in args if a is not type(None)]
+        if type(None) in args and (
+            value is None or (from_text and str(value).strip().lower() in ("none", "null"))
+        ):
+            return None
+        errors = []
+        for arg in non_none:
+            try:
+                return coerce(value, arg, key=key, from_text=from_text, where=where)
+            except InputError as exc:
+                errors.append(str(exc))
+        raise bad(" or ".join(_tname(a) for a in args))
+    if origin is Literal:
+        for allowed in args:
+            if from_text and str(allowed) == str(value).strip():
+                return allowed
+            if not from_text and value == allowed and type(value) is type(allowed):
+                return allowed
+        raise bad("one of " + ", ".join(str(a) for a in args))
+    if dataclasses.is_dataclass(tp):
+        raise bad(f"a group of settings; set its fields as {key}.<field>=...")
+    if isinstance(tp, type) and issubclass(tp, enum.Enum):
+        for member in tp:
+            if value == member.value or str(value) == member.name or str(value) == str(member.value):
+                return member
+        raise bad("one of " + ", ".join(str(m.value) for m in tp))
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        if from_text and str(value).strip().lower() in _TRUE:
+            return True
+        if from_text and str(value).strip().lower() in _FALSE:
+            return False
+        raise bad("true or false")
+    if tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if from_text:
+            try:
+                return int(str(value).strip())
+            except ValueError:
+                pass
+        raise bad("an integer")
+    if tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if from_text:
+            try:
+                return float(str(value).strip())
+            except ValueError:
+                pass
+        raise bad("a number")
+    if tp is str:
+        if isinstance(value, str):
+            return value
+        raise bad("a string")
+    if origin in (tuple, list) or tp in (tuple, list):
+        if from_text:
+            text = str(value).strip().strip("()[]")
+            items: list[Any] = [s.strip() for s in text.split(",")] if text else []
+        elif isinstance(value, (list, tuple)):
+            items = list(value)
+        else:
+            raise bad("a list")
+        if origin is tuple and args and not (len(args) == 2 and args[1] is Ellipsis):
+            if len(items) != len(args):
+                raise bad(f"{len(args)} comma-separated values")
+            return tuple(
+                coerce(v, a, key=key, from_text=from_text, where=where)
+                for v, a in zip(items, args, strict=True)
+            )
+        elem = args[0] if args else Any
+        out = [coerce(v, elem, key=key, from_text=from_text, where=where) for v in items]
+        return tuple(out) if (origin is tuple or tp is tuple) else out
+    raise bad(f"a value of type {_tname(tp)} (not settable from a config file)")
+
+
+# ----------------------------------------------------------------------------------------------- presets
+def preset_names() -> tuple[str, ...]:
+    return tuple(sorted(p.stem for p in PRESETS_DIR.glob("*.toml") if "preset" in _read_toml(p)))
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(f"{path}: not valid TOML ({exc})") from None
+
+
+def load_preset(name: str) -> dict[str, Any]:
+    path = PRESETS_DIR / f"{name}.toml"
+    if not path.is_file() or "preset" not in _read_toml(path):
+        raise InputError(f"unknown preset {name!r}; allowed: {', '.join(preset_names())}")
+    doc = _read_toml(path)
+    _check_keys(doc, ("preset", "data", "rank_eval", "experiment", "algorithms"), f"preset {name}")
+    return doc
+
+
+def _check_keys(table: Mapping[str, Any], allowed: Sequence[str], where: str) -> None:
+    unknown = sorted(set(table) - set(allowed))
+    if unknown:
+        raise InputError(f"{where}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(allowed)}")
+
+
+def _data_spec(preset: Mapping[str, Any], extra: Mapping[str, Any], where: str) -> DataSpec:
+    merged = {**preset.get("data", {}), **extra}
+    return apply_overrides(DataSpec(), merged, from_text=False, where=f"{where} [data]")
+
+
+def _rank_spec(preset: Mapping[str, Any], extra: Mapping[str, Any], where: str) -> RankEvalSpec:
+    merged = {**preset.get("rank_eval", {}), **extra}
+    spec = apply_overrides(RankEvalSpec(), merged, from_text=False, where=f"{where} rank_eval")
+    for target in spec.targets:
+        ds, sep, split = target.partition(":")
+        if not sep or ds not in DATASETS or split not in GT_SPLITS:
+            raise InputError(
+                f"{where}: rank_eval target {target!r}; expected dataset:split with dataset in "
+                f"{', '.join(DATASETS)} and split in {', '.join(GT_SPLITS)}"
+            )
+    if spec.set == "sample" and not (1 <= spec.n <= 15625):
+        raise InputError(f"{where}: rank_eval n={spec.n}; allowed: 1..15625")
+    return spec
+
+
+def _check_dataset(name: str, what: str = "dataset") -> str:
+    if name not in DATASETS:
+        raise InputError(f"unknown {what} {name!r}; allowed: {', '.join(DATASETS)}")
+    return name
+
+
+def resolve_config(
+    algorithm: str,
+    preset_doc: Mapping[str, Any],
+    *,
+    toml_overrides: Mapping[str, Any] = (),
+    set_overrides: Mapping[str, str] = (),
+) -> Any:
+    """The algorithm's Config: defaults <- preset [algorithms.<name>] <- TOML overrides <- --set strings."""
+    cls = registry.algorithm_config_class(registry.check_algorithm(algorithm))
+    try:
+        cfg = cls()
+    except TypeError as exc:
+        raise TypeError(f"{algorithm}.Config must be constructible with defaults only: {exc}") from None
+    preset_table = preset_doc.get("algorithms", {}).get(algorithm, {})
+    name = preset_doc.get("preset", {}).get("name", "?")
+    cfg = apply_overrides(
+        cfg, _flatten(preset_table), from_text=False, where=f"preset {name} [algorithms.{algorithm}]"
+    )
+    cfg = apply_overrides(cfg, _flatten(dict(toml_overrides)), from_text=False, where=f"{algorithm} config")
+    return apply_overrides(cfg, dict(set_overrides), from_text=True, where=f"--set ({algorithm})")
+
+
+def _flatten(table: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in table.items():
+        if isinstance(v, Mapping):
+            out.update(_flatten(v, prefix + k + "."))
+        else:
+            out[prefix + k] = v
+    return out
+
+
+def _split_set(set_overrides: Mapping[str, str]) -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
+    """--set keys starting with data. / rank_eval. address the run's data / rank-eval spec; the rest the
+    Config."""
+    algo, data, rank = {}, {}, {}
+    for k, v in set_overrides.items():
+        if k.startswith("data."):
+            data[k[5:]] = v
+        elif k.startswith("rank_eval."):
+            rank[k[10:]] = v
+        else:
+            algo[k] = v
+    return algo, data, rank
+
+
+def build_run_spec(
+    *,
+    algorithm: str,
+    space: str,
+    search_dataset: str,
+    seed: int,
+    preset: str,
+    eval_datasets: Sequence[str] = DATASETS,
+    config: Mapping[str, Any] = (),
+    set_overrides: Mapping[str, str] = (),
+    data: Mapping[str, Any] = (),
+    rank_eval: Mapping[str, Any] = (),
+    variant: str = "",
+    device: str | None = None,
+    data_root: str | None = None,
+) -> RunSpec:
+    """Resolve one run from its parts (the `search` command and grid expansion both come through here)."""
+    registry.check_algorithm(algorithm)
+    registry.check_space(space)
+    _check_dataset(search_dataset, "search dataset")
+    for ds in eval_datasets:
+        _check_dataset(ds, "eval dataset")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise InputError(f"seed {seed!r} is not allowed; expected an integer >= 0")
+    doc = load_preset(preset)
+    set_algo, set_data, set_rank = _split_set(dict(set_overrides))
+    where = f"preset {preset}"
+    data_spec = apply_overrides(
+        _data_spec(doc, dict(data), where), set_data, from_text=True, where="--set data"
+    )
+    rank_spec = _rank_spec(doc, dict(rank_eval), where)
+    rank_spec = apply_overrides(rank_spec, set_rank, from_text=True, where="--set rank_eval")
+    cfg = resolve_config(algorithm, doc, toml_overrides=config, set_overrides=set_algo)
+    dev = device or doc.get("preset", {}).get("device", "auto")
+    if dev not in DEVICES:
+        raise InputError(f"device {dev!r} is not allowed; allowed: {', '.join(DEVICES)}")
+    if data_spec.source == "real" and not data_root:
+        raise InputError(
+            f"preset {preset} uses real data; pass --data-root PATH (the folder with the data sets)"
+        )
+    return RunSpec(
+        algorithm=algorithm,
+        config=cfg,
+        space=space,
+        search_dataset=search_dataset,
+        eval_datasets=tuple(eval_datasets),
+        seed=seed,
+        preset=preset,
+        data=data_spec,
+        rank_eval=rank_spec,
+        variant=variant,
+        device=dev,
+        data_root=str(data_root) if data_root else None,
+        overrides=tuple(sorted(dict(set_overrides).items())),
+    )
+
+
+# ------------------------------------------------------------------------------------------- experiments
+EXPERIMENT_KEYS = ("name", "space", "search_dataset", "eval_datasets", "seeds", "preset", "rank_eval", "data")
+RUN_KEYS = ("algorithm", "config", "grid", "seeds", "variant")
+
+
+def load_experiment(
+    path: Path,
+    *,
+    set_overrides: Mapping[str, str] = (),
+    device: str | None = None,
+    data_root: str | None = None,
+) -> ExperimentSpec:
+    """Read an experiment TOML and expand it (runs x grid points x seeds) into RunSpecs, in file order."""
+    path = Path(path)
+    doc = _read_toml(path)
+    return experiment_from_dict(
+        doc, source=str(path), set_overrides=set_overrides, device=device, data_root=data_root
+    )
+
+
+def experiment_from_dict(
+    doc: Mapping[str, Any],
+    *,
+    source: str = "<dict>",
+    set_overrides: Mapping[str, str] = (),
+    device: str | None = None,
+    data_root: str | None = None,
+) -> ExperimentSpec:
+    _check_keys(doc, ("experiment", "runs", "data", "rank_eval"), source)
+    exp = doc.get("experiment")
+    if not isinstance(exp, Mapping):
+        raise InputError(f"{source}: missing [experiment] table")
+    _check_keys(exp, EXPERIMENT_KEYS, f"{source} [experiment]")
+    runs = doc.get("runs")
+    if not isinstance(runs, list) or not runs:
+        raise InputError(f"{source}: needs at least one [[runs]] entry with an algorithm")
+    seeds = exp.get("seeds", [0])
+    out: list[RunSpec] = []
+    for i, run in enumerate(runs):
+        _check_keys(run, RUN_KEYS, f"{source} runs[{i}]")
+        if "algorithm" not in run:
+            raise InputError(
+                f"{source} runs[{i}]: missing 'algorithm'; allowed: {', '.join(registry.ALGORITHMS)}"
+            )
+        grid = run.get("grid", {})
+        if not isinstance(grid, Mapping):
+            raise InputError(f"{source} runs[{i}]: grid must be a table of lists")
+        keys = sorted(_flatten(grid))
+        values = [_as_list(_flatten(grid)[k], f"{source} runs[{i}] grid.{k}") for k in keys]
+        for point in itertools.product(*values) if keys else [()]:
+            cfg = {**_flatten(run.get("config", {})), **dict(zip(keys, point, strict=False))}
+            variant = run.get("variant", "")
+            if keys:
+                label = ",".join(f"{k}={_label(v)}" for k, v in zip(keys, point, strict=False))
+                variant = f"{variant}[{label}]" if variant else label
+            for seed in run.get("seeds", seeds):
+                out.append(
+                    build_run_spec(
+                        algorithm=run["algorithm"],
+                        space=exp.get("space", "nb201"),
+                        search_dataset=exp.get("search_dataset", "cifar10"),
+                        eval_datasets=tuple(exp.get("eval_datasets", DATASETS)),
+                        seed=seed,
+                        preset=exp.get("preset", "smoke"),
+                        config=cfg,
+                        set_overrides=set_overrides,
+                        data={**doc.get("data", {}), **exp.get("data", {})},
+                        rank_eval={**doc.get("rank_eval", {}), **exp.get("rank_eval", {})},
+                        variant=str(variant),
+                        device=device,
+                        data_root=data_root,
+                    )
+                )
+    return ExperimentSpec(name=str(exp.get("name", Path(source).stem)), runs=tuple(out), source=source)
+
+
+def _as_list(value: Any, where: str) -> list[Any]:
+    if not isinstance(value, list) or not value:
+        raise InputError(f"{where}: expected a non-empty list of values")
+    return value
+
+
+def _label(value: Any) -> str:
+    return ",".join(map(str, value)) if isinstance(value, list) else str(value)
+
+
+@dataclass(frozen=True)
+class GridPoint:
+    """One (algorithm, config overrides, seed) of a grid that `runner.run_grid` expands and executes."""
+
+    algorithm: str
+    seed: int
+    config: Mapping[str, Any] = field(default_factory=dict)  # dotted keys, TOML-typed values
+    variant: str = ""

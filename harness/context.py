@@ -1,0 +1,279 @@
+"""`LocalRunContext`: the one object through which an algorithm reaches data, RNGs, device, logging, cost and
+checkpoints (implements `harness.api.RunContext`).
+
+Why a context and not globals: everything a run does that ends up in its records goes through here, so the
+runner can seed it, attribute its cost, truncate its records on resume and keep ground truth away from
+weight-sharing algorithms (`oracle` raises `OracleAccessRefused` unless the algorithm class declares
+`uses_oracle = True`; the attempt is remembered so the runner fails the run even if the algorithm swallowed
+the exception).
+
+RNG streams: `torch_generator(purpose)` / `numpy_rng(purpose)` return ONE cached stream per purpose (calling
+twice with the same purpose gives the same object, so a loop that asks each epoch keeps drawing fresh
+numbers). Seeds come from `harness.train.derive_seed(seed, purpose)` (sha256-based, stable across processes).
+Generators live on the CPU so that a seed fixes the same numbers on every device.
+
+Resume: every `save_checkpoint` also records, in `artifacts/checkpoints.json`, the byte length of records.csv
+and the cost meter's counters at that moment. A context opened with `resume=True` keeps records.csv untouched
+until the algorithm either loads a checkpoint (records are truncated back to that checkpoint's length and the
+counters restored) or logs before loading anything (the algorithm restarts: records are truncated to the
+header).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from harness.api import OracleAccessRefused
+from harness.cost import CostMeter
+from harness.errors import InputError
+from harness.records import RECORDS_COLUMNS, RECORDS_FILE, CsvAppender, atomic_write_json
+
+CHECKPOINT_MANIFEST = "checkpoints.json"
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+
+
+def _local_derive_seed(seed: int, purpose: str) -> int:
+    digest = hashlib.sha256(f"{int(seed)}:{purpose}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") & (2**63 - 1)
+
+
+def derive_seed(seed: int, purpose: str) -> int:
+    """The seed of stream `purpose` of a run seeded `seed` (harness.train's rule when present)."""
+    try:
+        from harness.train import derive_seed as train_derive_seed
+    except ImportError:  # train.py not written yet: same kind of rule, locally
+        return _local_derive_seed(seed, purpose)
+    return int(train_derive_seed(int(seed), purpose))
+
+
+class LocalRunContext:
+    """The in-process RunContext used by the runner and by algorithm unit tests (see `make_test_context`)."""
+
+    def __init__(
+        self,
+        *,
+        seed: int,
+        device: torch.device | str,
+        run_dir: Path,
+        data: Any,
+        meter: CostMeter | None = None,
+        uses_oracle: bool = False,
+        oracle_factory: Callable[[], Any] | None = None,
+        resume: bool = False,
+        show_progress: bool | None = None,
+    ) -> None:
+        self.seed = int(seed)
+        self.device = torch.device(device)
+        self.run_dir = Path(run_dir)
+        self.artifact_dir = self.run_dir / "artifacts"
+        self.artifact_dir.mkdir(parents=True, exist_ok=True)
+        self._data = data
+        self.meter = meter if meter is not None else CostMeter(self.device.type)
+        self._uses_oracle = bool(uses_oracle)
+        self._oracle_factory = oracle_factory
+        self._oracle: Any = None
+        self.oracle_access_refused = False  # set when a non-oracle algorithm touched ctx.oracle
+        self._torch_gens: dict[str, torch.Generator] = {}
+        self._np_rngs: dict[str, np.random.Generator] = {}
+        self._records = CsvAppender(self.run_dir / RECORDS_FILE, RECORDS_COLUMNS)
+        self._resume_pending = bool(resume)
+        self.resumed_from: str | None = None
+        self._show_progress = sys.stderr.isatty() if show_progress is None else bool(show_progress)
+
+    # ------------------------------------------------------------------------------------------- data, oracle
+    @property
+    def data(self) -> Any:
+        return self._data
+
+    @property
+    def oracle(self) -> Any:
+        if not self._uses_oracle:
+            self.oracle_access_refused = True
+            raise OracleAccessRefused(
+                "this algorithm does not declare uses_oracle = True; "
+                "weight-sharing algorithms never see ground truth"
+            )
+        if self._oracle is None:
+            if self._oracle_factory is None:
+                from harness.oracle.table import load_oracle
+
+                self._oracle = load_oracle()
+            else:
+                self._oracle = self._oracle_factory()
+        return self._oracle
+
+    # ---------------------------------------------------------------------------------------------------- RNG
+    def torch_generator(self, purpose: str) -> torch.Generator:
+        gen = self._torch_gens.get(purpose)
+        if gen is None:
+            gen = torch.Generator(device="cpu")
+            gen.manual_seed(derive_seed(self.seed, purpose))
+            self._torch_gens[purpose] = gen
+        return gen
+
+    def numpy_rng(self, purpose: str) -> np.random.Generator:
+        rng = self._np_rngs.get(purpose)
+        if rng is None:
+            rng = np.random.default_rng(derive_seed(self.seed, purpose))
+            self._np_rngs[purpose] = rng
+        return rng
+
+    # ---------------------------------------------------------------------------------------------- logging
+    def log(
+        self,
+        step: int,
+        phase: str,
+        *,
+        stage: int | None = None,
+        child: int | None = None,
+        epoch: int | None = None,
+        **scalars: float,
+    ) -> None:
+        """One records.csv row per scalar, in keyword order; flushed at once (a crash loses nothing
+        logged)."""
+        if self._resume_pending:  # logging before loading any checkpoint: the algorithm restarted
+            self._records.truncate(0)
+            self._resume_pending = False
+        rows = [
+            (phase, stage, child, epoch, step, metric, _scalar(value)) for metric, value in scalars.items()
+        ]
+        self._records.append(rows)
+
+    def records_offset(self) -> int:
+        return self._records.tell()
+
+    def close(self) -> None:
+        self._records.close()
+
+    def finish_resume(self) -> None:
+        """Called by the runner after search: a resume that neither logged nor loaded restarts the records."""
+        if self._resume_pending:
+            self._records.truncate(0)
+            self._resume_pending = False
+
+    # ------------------------------------------------------------------------------------------------- cost
+    def phase(self, name: str) -> AbstractContextManager[None]:
+        return self.meter.phase(name)
+
+    def count(self, *, epochs: float = 0, steps: int = 0, images: int = 0, forwards: int = 0) -> None:
+        self.meter.add(epochs=epochs, steps=steps, images=images, forwards=forwards)
+
+    # ---------------------------------------------------------------------------------------- checkpoints
+    def _ckpt_path(self, name: str) -> Path:
+        if not _NAME_RE.match(name):
+            raise InputError(f"checkpoint name {name!r} is not allowed; use letters, digits, '_', '-', '.'")
+        return self.artifact_dir / f"{name}.pt"
+
+    def _manifest(self) -> dict[str, Any]:
+        path = self.artifact_dir / CHECKPOINT_MANIFEST
+        if not path.exists():
+            return {}
+        return json.loads(path.read_text(encoding="utf-8"))
+
+    def save_checkpoint(self, name: str, state: dict[str, Any]) -> None:
+        """Atomically save `state` (tensors, numbers, strings, lists, dicts: loadable with
+        weights_only=True)."""
+        path = self._ckpt_path(name)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=self.artifact_dir)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                torch.save(state, fh)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+        manifest = self._manifest()
+        manifest[name] = {
+            "records_bytes": self._records.tell(),
+            "counters": self.meter.counters_state(),
+            "saved_at": time.time(),
+        }
+        atomic_write_json(self.artifact_dir / CHECKPOINT_MANIFEST, manifest)
+
+    def load_checkpoint(self, name: str) -> dict[str, Any] | None:
+        path = self._ckpt_path(name)
+        if not path.exists():
+            return None
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        if self._resume_pending:
+            entry = self._manifest().get(name)
+            if entry is not None:
+                self._records.truncate(int(entry["records_bytes"]))
+                self.meter.restore_counters(entry.get("counters", {}))
+                self.resumed_from = name
+            else:
+                self._records.truncate(0)
+            self._resume_pending = False
+        return state
+
+    # --------------------------------------------------------------------------------------------- progress
+    def progress(
+        self, iterable: Sequence[Any] | Iterator[Any], *, total: int | None = None, desc: str = ""
+    ) -> Iterator[Any]:
+        """A one-line stderr progress bar when stderr is a terminal; otherwise the iterable unchanged."""
+        if not self._show_progress:
+            yield from iterable
+            return
+        if total is None:
+            try:
+                total = len(iterable)  # type: ignore[arg-type]
+            except TypeError:
+                total = None
+        start = time.perf_counter()
+        i = 0
+        for i, item in enumerate(iterable, start=1):
+            yield item
+            _draw_bar(desc, i, total, time.perf_counter() - start)
+        sys.stderr.write("\n")
+        sys.stderr.flush()
+
+
+def _draw_bar(desc: str, done: int, total: int | None, elapsed: float) -> None:
+    if total:
+        width = 30
+        filled = int(width * done / total)
+        bar = "#" * filled + "-" * (width - filled)
+        text = f"\r{desc} [{bar}] {done}/{total} {elapsed:.0f}s"
+    else:
+        text = f"\r{desc} {done} {elapsed:.0f}s"
+    sys.stderr.write(text)
+    sys.stderr.flush()
+
+
+def _scalar(value: Any) -> Any:
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu().item()
+    return value
+
+
+def make_test_context(
+    tmp_path: Path, data: Any, *, seed: int = 0, algorithm_uses_oracle: bool = False
+) -> LocalRunContext:
+    """A context for algorithm unit tests: logs to tmp_path/records.csv, artifacts in tmp_path/artifacts,
+    device taken from the data's tensors, no progress bars. The oracle is the packaged table, loaded on first
+    use, and only when `algorithm_uses_oracle`."""
+    device = data.weight.images.device if hasattr(data, "weight") else torch.device("cpu")
+    return LocalRunContext(
+        seed=seed,
+        device=device,
+        run_dir=Path(tmp_path),
+        data=data,
+        uses_oracle=algorithm_uses_oracle,
+        show_progress=False,
+    )

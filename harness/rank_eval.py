@@ -1,0 +1,147 @@
+"""Rank-correlation evaluation (algorithms.md section 8): the harness fixes and hashes the arch set, the
+algorithm's `SupernetScorer.score` scores it, and ground truth is joined here, never by the algorithm.
+
+Arch sets (`RankEvalSpec.set`): `sample` (n archs uniform without replacement from the 15,625), `all`,
+`connected` (the 15,284 cells with a path from input to output), `noniso` (the smallest index of each of the
+6,466 isomorphism classes). The sample is drawn by sorting indices by sha256(f"{seed}:{index}"), so the set
+depends on nothing but (seed, n): identical across processes, platforms and numpy versions. The set's hash
+covers its name and its sorted index list.
+
+Metrics are computed for every ground-truth target (dataset, split; 200 epochs, seed mean), for owner "all"
+and for each owning (sub-)supernet when there is more than one, on the whole set ("all") and its connected
+members ("connected"). No torch here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+
+from harness import metrics
+from harness.spaces.nb201 import NUM_ARCHS, all_archs, connected_mask
+
+GT_EPOCHS = 200
+GT_SEED = "mean"
+SCORE_NAME = "supernet_held_out_acc_pct"
+K_PCTS: tuple[float, ...] = metrics.DEFAULT_K_PCTS
+TOPK_TAU_PCTS: tuple[float, ...] = metrics.DEFAULT_TOPK_TAU_PCTS
+
+
+@dataclass(frozen=True)
+class ArchSet:
+    name: str  # "sample(n=1000,seed=0)", "all", "connected", "noniso"
+    indices: tuple[int, ...]  # ascending benchmark indices
+    sha256: str
+
+
+def _sample_indices(n: int, seed: int) -> list[int]:
+    keys = [hashlib.sha256(f"{seed}:{i}".encode()).digest() for i in range(NUM_ARCHS)]
+    order = sorted(range(NUM_ARCHS), key=keys.__getitem__)
+    return sorted(order[:n])
+
+
+@lru_cache(maxsize=1)
+def _noniso_indices() -> tuple[int, ...]:
+    seen: dict[str, int] = {}
+    for i, arch in enumerate(all_archs()):
+        seen.setdefault(arch.isomorph_key(), i)
+    return tuple(sorted(seen.values()))
+
+
+def build_arch_set(set_name: str, *, n: int = 1000, seed: int = 0) -> ArchSet:
+    """The fixed architecture set for rank evaluation (ValueError for an unknown set name or bad n)."""
+    if set_name == "sample":
+        if not 1 <= n <= NUM_ARCHS:
+            raise ValueError(f"sample size n={n}; allowed 1..{NUM_ARCHS}")
+        name, idx = f"sample(n={n},seed={seed})", _sample_indices(n, seed)
+    elif set_name == "all":
+        name, idx = "all", list(range(NUM_ARCHS))
+    elif set_name == "connected":
+        name, idx = "connected", [int(i) for i in np.flatnonzero(connected_mask())]
+    elif set_name == "noniso":
+        name, idx = "noniso", list(_noniso_indices())
+    else:
+        raise ValueError(f"unknown arch set {set_name!r}; allowed: sample, all, connected, noniso")
+    text = name + ":" + ",".join(map(str, idx))
+    return ArchSet(name=name, indices=tuple(idx), sha256=hashlib.sha256(text.encode("ascii")).hexdigest())
+
+
+def arch_set_for(spec: Any) -> ArchSet | None:
+    """The set of a `harness.config.RankEvalSpec` (None when set = "none")."""
+    if spec.set == "none":
+        return None
+    return build_arch_set(spec.set, n=spec.n, seed=spec.seed)
+
+
+def _num(value: float | None) -> float | None:
+    if value is None:
+        return None
+    value = float(value)
+    return None if math.isnan(value) else value
+
+
+def metric_rows(
+    scores: np.ndarray, truth: np.ndarray, indices: np.ndarray
+) -> list[tuple[str, int, str, float | None]]:
+    """(arch_set, n, metric, value) rows for the whole set and its connected members; NaN -> None (n/a)."""
+    rows: list[tuple[str, int, str, float | None]] = []
+    conn = connected_mask()[indices]
+    for arch_set, keep in (("all", np.ones(indices.size, dtype=bool)), ("connected", conn)):
+        x, y, idx = scores[keep], truth[keep], indices[keep]
+        n = int(x.size)
+        tau = metrics.kendall_tau_b(x, y)
+        rho = metrics.spearman_rho(x, y)
+        rows.append((arch_set, n, "kendall_tau", _num(tau.value)))
+        rows.append((arch_set, n, "spearman_rho", _num(rho.value)))
+        if n > 0:
+            for k in K_PCTS:
+                p = metrics.precision_at_k(x, y, k, index=idx)
+                b = metrics.best_rank_at_k(x, y, k, index=idx)
+                rows.append((arch_set, n, f"precision_at_{k:g}pct", _num(p.value)))
+                rows.append((arch_set, n, f"best_rank_at_{k:g}pct", _num(b.value)))
+                rows.append((arch_set, n, f"best_rank_fraction_at_{k:g}pct", _num(b.fraction)))
+            for k in TOPK_TAU_PCTS:
+                t = metrics.topk_kendall_tau(x, y, k, index=idx)
+                rows.append((arch_set, n, f"topk_kendall_tau_at_{k:g}pct", _num(t.value)))
+        rows.append((arch_set, n, "n_ties", float(tau.ties)))
+        rows.append((arch_set, n, "n_ties_score", float(tau.ties_score)))
+        rows.append((arch_set, n, "n_ties_truth", float(tau.ties_truth)))
+    return rows
+
+
+def rank_table(
+    scores: Sequence[float] | np.ndarray,
+    owners: Sequence[str],
+    indices: Sequence[int],
+    truths: dict[tuple[str, str], np.ndarray],
+) -> list[dict[str, Any]]:
+    """rank.csv rows (RANK_COLUMNS as dict keys) for every target and owner ("all" + each owner if > 1)."""
+    s = np.asarray(scores, dtype=np.float64)
+    idx = np.asarray(indices, dtype=np.int64)
+    own = np.asarray(list(owners), dtype=object)
+    groups: list[tuple[str, np.ndarray]] = [("all", np.ones(idx.size, dtype=bool))]
+    distinct = sorted(set(own.tolist()))
+    if len(distinct) > 1:
+        groups += [(o, own == o) for o in distinct]
+    out: list[dict[str, Any]] = []
+    for (dataset, split), truth in truths.items():
+        for owner, mask in groups:
+            for arch_set, n, metric, value in metric_rows(s[mask], np.asarray(truth)[mask], idx[mask]):
+                out.append(
+                    {
+                        "owner": owner,
+                        "eval_dataset": dataset,
+                        "split": split,
+                        "arch_set": arch_set,
+                        "n": n,
+                        "metric": metric,
+                        "value": value,
+                    }
+                )
+    return out
