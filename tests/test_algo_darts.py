@@ -22,7 +22,7 @@ def data():
 
 
 def _cfg(**kw) -> Config:
-    base = dict(epochs=2, batch_size=32, score_batch_size=64, supernet=SupernetConfig(C=2, N=1))
+    base = dict(epochs=2, batch_size=32, eval_batch_size=64, supernet=SupernetConfig(C=2, N=1))
     base.update(kw)
     return Config(**base)
 
@@ -118,3 +118,9 @@ def test_score_before_search_raises(data, tmp_path):
 def test_rejects_other_space(tmp_path, data):
     with pytest.raises(InputError):
         Darts(_cfg()).search("darts", make_test_context(tmp_path, data))
+
+
+def test_max_steps_per_epoch_caps_weight_batches(tmp_path, data):
+    _, _, ctx = _run(tmp_path, data, max_steps_per_epoch=1)  # 64 images / batch 32 = 2 steps uncapped
+    (sup,) = [p for p in ctx.meter.phases() if p.phase == "supernet"]
+    assert (sup.epochs, sup.steps) == (2, 2)

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from algorithms.common.config import SupernetConfig
 from algorithms.fewshot import Config, FewShot
 from harness.context import make_test_context
 from harness.data import synthetic_search_data
@@ -26,8 +27,7 @@ def _one_thread():  # type: ignore[no-untyped-def]
 def test_fewshot_tiny_run(tmp_path: Path) -> None:
     data = synthetic_search_data("cifar10", n_weight=32, n_held_out=32, seed=0, image_size=16)
     cfg = Config(
-        C=2,
-        N=1,
+        supernet=SupernetConfig(C=2, N=1, track_running_stats=False),
         oneshot_epochs=1,
         child_epochs=0,
         batch_size=16,

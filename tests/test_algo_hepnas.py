@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from algorithms.common.config import SupernetConfig
 from algorithms.common.partition import TooManySubSupernets, spawn_child
 from algorithms.hepnas import Config, HepNas
 from algorithms.hepnas.search import stage_hierarchies
@@ -19,8 +20,7 @@ from harness.data import synthetic_search_data
 from harness.spaces.nb201 import all_archs, arch_in_region
 
 TINY = dict(
-    C=2,
-    N=1,
+    supernet=SupernetConfig(C=2, N=1),
     split_epochs=(1, 1, 1),
     smd_epochs=1,
     batch_size=16,

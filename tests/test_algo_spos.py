@@ -24,7 +24,7 @@ def data():
 
 def _cfg(**kw) -> Config:
     base = dict(
-        epochs=2, batch_size=32, num_candidates=8, score_batch_size=64, supernet=SupernetConfig(C=2, N=1)
+        epochs=2, batch_size=32, num_candidates=8, eval_batch_size=64, supernet=SupernetConfig(C=2, N=1)
     )
     base.update(kw)
     return Config(**base)
@@ -87,3 +87,11 @@ def test_score_one_per_arch(tmp_path, data):
     archs = [NB201Arch.from_index(i) for i in (0, 1, 2)]
     scores, owners = algo.score(archs, ctx)
     assert scores.shape == (3,) and len(owners) == 3
+
+
+def test_max_steps_per_epoch_caps_weight_batches(tmp_path, data):
+    ctx = make_test_context(tmp_path, data, seed=0)
+    Spos(_cfg(max_steps_per_epoch=1)).search("nb201", ctx)
+    ctx.close()
+    (sup,) = [p for p in ctx.meter.phases() if p.phase == "supernet"]
+    assert (sup.epochs, sup.steps) == (2, 2)  # 64 images / batch 32 = 2 steps per epoch uncapped

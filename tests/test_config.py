@@ -218,3 +218,80 @@ def test_experiment_grid_expansion():
 def test_registry_unknown_name_lists_allowed():
     with pytest.raises(InputError, match="darts"):
         registry.resolve_algorithm("dart")
+
+
+# ------------------------------------------------------------------ shared config vocabulary (supernet algos)
+SUPERNET_ALGOS = ("darts", "spos", "fewshot", "hepnas")
+
+
+@pytest.mark.parametrize("name", SUPERNET_ALGOS)
+def test_shared_nested_overrides_accepted_by_every_supernet_algorithm(name):
+    """One `--set` vocabulary for all four (what `nas-harness compare --set ...` applies to each)."""
+    from algorithms.common.config import SupernetConfig
+    from harness.train import AdamConfig, SGDConfig
+
+    base = dict(algorithm=name, space="nb201", search_dataset="cifar10", seed=0, preset="smoke")
+    default = build_run_spec(**base).config
+    sets = {
+        "supernet.C": "8",
+        "supernet.track_running_stats": "false",
+        "weight_opt.lr": "0.05",
+        "weight_opt.grad_clip": "3",
+        "eval_batch_size": "128",
+        "score_max_images": "64",
+        "max_steps_per_epoch": "1",
+    }
+    if hasattr(default, "alpha_opt"):
+        sets["alpha_opt.betas"] = "0.9,0.99"
+    spec = build_run_spec(**base, set_overrides=sets)
+    cfg = spec.config
+    assert type(cfg.supernet) is SupernetConfig and type(cfg.weight_opt) is SGDConfig
+    assert cfg.supernet.C == 8 and cfg.supernet.N == default.supernet.N
+    assert not cfg.supernet.track_running_stats
+    assert cfg.weight_opt.lr == 0.05 and cfg.weight_opt.grad_clip == 3.0
+    assert cfg.weight_opt.weight_decay == default.weight_opt.weight_decay  # untouched siblings kept
+    assert (cfg.eval_batch_size, cfg.score_max_images, cfg.max_steps_per_epoch) == (128, 64, 1)
+    if hasattr(default, "alpha_opt"):
+        assert type(cfg.alpha_opt) is AdamConfig and cfg.alpha_opt.betas == (0.9, 0.99)
+        assert cfg.alpha_opt.lr == default.alpha_opt.lr
+    assert spec.run_id != build_run_spec(**base).run_id
+    assert build_run_spec(**base, set_overrides={"score_max_images": "none"}).config.score_max_images is None
+    for bad in ("supernet.bogus", "weight_opt.bogus", "C", "lr", "score_batches", "score_batch_size"):
+        with pytest.raises(InputError, match="unknown key"):
+            build_run_spec(**base, set_overrides={bad: "1"})
+    for bad in ({"supernet.C": "0"}, {"score_max_images": "0"}, {"max_steps_per_epoch": "-1"}):
+        with pytest.raises(InputError):
+            build_run_spec(**base, set_overrides=bad)
+
+
+@pytest.mark.parametrize("name", SUPERNET_ALGOS)
+def test_shared_field_names_and_defaults(name):
+    cls = registry.resolve_algorithm(name)
+    cfg = cls.Config()
+    expected = {  # algorithms.md defaults, one row per algorithm (weight decay, nesterov, BN running stats)
+        "darts": (5e-4, True, True),
+        "spos": (5e-4, True, True),
+        "fewshot": (1e-4, True, False),
+        "hepnas": (3e-4, False, True),
+    }[name]
+    w, sn = cfg.weight_opt, cfg.supernet
+    assert (w.lr, w.lr_min, w.momentum, w.grad_clip) == (0.025, 0.001, 0.9, 5.0)
+    assert (w.weight_decay, w.nesterov, sn.track_running_stats) == expected
+    assert (sn.C, sn.N, sn.affine) == (16, 5, False)
+    assert (cfg.eval_batch_size, cfg.score_max_images, cfg.max_steps_per_epoch) == (512, None, 0)
+    if name in ("darts", "hepnas"):
+        a = cfg.alpha_opt
+        assert (a.lr, a.betas, a.weight_decay) == (3e-4, (0.5, 0.999), 1e-3)
+    else:
+        assert not hasattr(cfg, "alpha_opt")
+
+
+@pytest.mark.parametrize("name", SUPERNET_ALGOS)
+def test_unknown_nested_set_key_exits_2_for_every_supernet_algorithm(tmp_path, capsys, name):
+    from harness.cli import main
+
+    argv = ["search", "--algorithm", name, "--dataset", "cifar10", "--preset", "smoke", "--seed", "0"]
+    code = main([*argv, "--out", str(tmp_path / "x"), "--set", "supernet.C=8", "--set", "supernet.bogus=1"])
+    err = capsys.readouterr().err
+    assert code == 2 and "supernet.bogus" in err and "allowed" in err and err.count("\n") == 1
+    assert not (tmp_path / "x").exists()

@@ -27,12 +27,15 @@ Public API:
         initial weights fixed by (run seed, purpose), identical on every device.
     generator_states(ctx, purposes) -> dict[str, Tensor]; restore_generators(ctx, states) -> None  (resume)
     check_space_and_split(space, data, search_split, name) -> None   (InputError on mismatch)
+    capped(stream, max_steps) -> iterable: one epoch of `stream`, its first `max_steps` batches (0 = all);
+    capped_len(stream, max_steps) -> int: how many batches that epoch has (config `max_steps_per_epoch`)
 Both loops use harness.train.autocast(ctx.device) (bf16 on CUDA, no-op on CPU) and call supernet.train().
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+import itertools
+from collections.abc import Callable, Iterable, Iterator, Sized
 from dataclasses import dataclass
 from typing import Any
 
@@ -207,6 +210,16 @@ def train_darts_epoch(
     if log:
         _log(ctx, stats, step=step_offset + steps, phase=log_phase, epoch=epoch, stage=stage, child=child)
     return stats
+
+
+def capped(stream: Iterable[tuple[Tensor, Tensor]], max_steps: int) -> Iterable[tuple[Tensor, Tensor]]:
+    """One epoch of `stream` cut to its first `max_steps` batches (0 = the whole epoch); once per epoch."""
+    return itertools.islice(stream, max_steps) if max_steps > 0 else stream
+
+
+def capped_len(stream: Sized, max_steps: int) -> int:
+    """Batches in one `capped(stream, max_steps)` epoch."""
+    return min(len(stream), max_steps) if max_steps > 0 else len(stream)
 
 
 # ------------------------------------------------------------------------------------ construction and resume

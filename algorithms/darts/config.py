@@ -7,20 +7,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from algorithms.common.config import SupernetConfig, check_eval_fields
 from harness.errors import InputError
 from harness.train import AdamConfig, SGDConfig
 
-
-@dataclass(frozen=True)
-class SupernetConfig:
-    """NB201 search supernet: C=16, N=5 cells per stage, affine=False (algorithms.md §5)."""
-
-    C: int = 16
-    N: int = 5
-    affine: bool = False
-    # A script flag in AutoDL (`--track_running_stats`); it moves results by ~5 points (AutoDL-Projects#70).
-    # Which value the published 54.30% used is not fixed by algorithms.md; recorded with every run.
-    track_running_stats: bool = True
+__all__ = ["AdamConfig", "Config", "SGDConfig", "SupernetConfig"]
 
 
 @dataclass(frozen=True)
@@ -38,7 +29,14 @@ class Config:
         default_factory=lambda: AdamConfig(lr=3e-4, betas=(0.5, 0.999), weight_decay=1e-3)
     )
     order: int = 1  # 1 = DARTS-V1 (first order), 2 = DARTS-V2 (unrolled, second order)
-    supernet: SupernetConfig = field(default_factory=SupernetConfig)
+    # NB201 search supernet: C=16, N=5 cells per stage, affine=False (algorithms.md §5).
+    # track_running_stats is a script flag in AutoDL (`--track_running_stats`); it moves results by ~5 points
+    # (AutoDL-Projects#70). Which value the published 54.30% used is not fixed by algorithms.md; recorded
+    # with every run.
+    supernet: SupernetConfig = field(
+        default_factory=lambda: SupernetConfig(C=16, N=5, affine=False, track_running_stats=True)
+    )
+    max_steps_per_epoch: int = 0  # 0 = full epochs; >0 caps weight batches per epoch (smoke runs only)
     # Which search split the data must come from. AutoDL's NB201 baselines use "nb201_official"; the harness
     # default is the public DARTS/GM-NAS index split "train_half" (algorithms.md §1). Checked on real data.
     search_split: str = "train_half"
@@ -46,8 +44,8 @@ class Config:
     alpha_augment: bool = True  # alpha steps read the held-out half with crop/flip (DARTS convention, §9 #9)
     # SupernetScorer: single-path held-out top-1 on fixed, un-augmented batches
     score_bn_mode: str = "eval"
-    score_batch_size: int = 512
-    score_max_images: int | None = None  # None: the whole held-out half
+    eval_batch_size: int = 512  # scoring forwards only
+    score_max_images: int | None = None  # first held-out images a scored arch sees; None: the whole half
 
     def __post_init__(self) -> None:
         if self.order not in (1, 2):
@@ -60,3 +58,4 @@ class Config:
             raise InputError(f"darts batch_sampling={self.batch_sampling!r}: allowed epoch, fresh_iter")
         if self.score_bn_mode not in ("eval", "train"):
             raise InputError(f"darts score_bn_mode={self.score_bn_mode!r}: allowed eval, train")
+        check_eval_fields("darts", self.eval_batch_size, self.score_max_images, self.max_steps_per_epoch)

@@ -20,6 +20,8 @@ from algorithms.common.alpha import derive_argmax, full_mask, init_alpha, masked
 from algorithms.common.scoring import score_with_context
 from algorithms.common.supernet_train import (
     build_supernet,
+    capped,
+    capped_len,
     check_space_and_split,
     generator_states,
     restore_generators,
@@ -81,7 +83,7 @@ class Darts:
             generator=ctx.torch_generator(_GENERATORS[1]),
             sampling=cfg.batch_sampling,
         )
-        steps_per_epoch = len(weight_stream)
+        steps_per_epoch = capped_len(weight_stream, cfg.max_steps_per_epoch)
 
         start_epoch = 0
         history: list[torch.Tensor] = []
@@ -109,7 +111,7 @@ class Darts:
                     net,
                     alpha,
                     mask,
-                    weight_stream,
+                    capped(weight_stream, cfg.max_steps_per_epoch),
                     held_stream,
                     w_opt,
                     a_opt,
@@ -181,7 +183,7 @@ class Darts:
             self.supernet,
             archs,
             ctx,
-            batch_size=cfg.score_batch_size,
+            batch_size=cfg.eval_batch_size,
             max_images=cfg.score_max_images,
             bn_mode=cfg.score_bn_mode,
         )

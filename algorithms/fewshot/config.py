@@ -1,12 +1,16 @@
 """Few-shot NAS configuration. Defaults = the published NB201 budgets (algorithms.md §4): one-shot supernet
 600 epochs, each sub-supernet 300, SGD nesterov 0.9, lr 0.025 -> 0.001 cosine, wd 1e-4, batch 48, C=16, N=5,
-affine=False, track_running_stats off (the README passes 0). Fields are flat so `--set` addresses them
-directly.
+affine=False, track_running_stats off (the README passes 0). Shared groups and names as every supernet
+algorithm (algorithms/common/config.py): `--set supernet.C=8`, `--set weight_opt.lr=0.05`, `--set
+eval_batch_size=256`, `--set score_max_images=1024`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from algorithms.common.config import SupernetConfig, check_eval_fields
+from harness.train import SGDConfig
 
 SAMPLE_PER = ("cell", "network")
 INNER_SEARCHES = ("random",)
@@ -16,10 +20,10 @@ BATCH_SAMPLINGS = ("epoch", "fresh_iter")
 
 @dataclass(frozen=True)
 class Config:
-    C: int = 16
-    N: int = 5
-    affine: bool = False
-    track_running_stats: bool = False
+    # C=16, N=5, affine off, track_running_stats off (the README passes 0)
+    supernet: SupernetConfig = field(
+        default_factory=lambda: SupernetConfig(C=16, N=5, affine=False, track_running_stats=False)
+    )
     oneshot_epochs: int = 600
     child_epochs: int = 300
     batch_size: int = 48
@@ -27,12 +31,12 @@ class Config:
     max_steps_per_epoch: int = 0  # 0 = full epochs; >0 caps batches per epoch (smoke runs only)
     batch_sampling: str = "epoch"
     augment: bool = True
-    lr: float = 0.025
-    lr_min: float = 0.001
-    momentum: float = 0.9
-    weight_decay: float = 1e-4
-    nesterov: bool = True
-    grad_clip: float = 5.0
+    # SGD nesterov 0.9, lr 0.025 -> 0.001 cosine (per supernet), wd 1e-4, grad-clip 5
+    weight_opt: SGDConfig = field(
+        default_factory=lambda: SGDConfig(
+            lr=0.025, lr_min=0.001, momentum=0.9, weight_decay=1e-4, nesterov=True, grad_clip=5.0
+        )
+    )
     sample_per: str = "cell"  # public code: an independent op per edge for every cell
     reject_disconnected: bool = False  # public code: no connectivity check
     split_edge: int = 0  # NB201 e0 (1<-0), one sub-supernet per op
@@ -41,7 +45,7 @@ class Config:
         100  # distinct random archs scored inside each child; 0 = every arch of the region
     )
     score_bn_mode: str = "eval"  # proxy: single-path held-out top-1, BN in eval mode
-    score_batches: int = 0  # held-out batches (eval_batch_size) per scored arch; 0 = the whole held-out half
+    score_max_images: int | None = None  # first held-out images a scored arch sees; None: the whole half
     amp: bool = True  # bf16 autocast on CUDA; no effect on CPU
 
     def __post_init__(self) -> None:
@@ -61,12 +65,10 @@ class Config:
         for name in (
             "oneshot_epochs",
             "child_epochs",
-            "max_steps_per_epoch",
             "candidates_per_child",
-            "score_batches",
         ):
             if getattr(self, name) < 0:
                 raise InputError(f"fewshot.{name} must be >= 0, got {getattr(self, name)}")
-        for name in ("C", "N", "batch_size", "eval_batch_size"):
-            if getattr(self, name) < 1:
-                raise InputError(f"fewshot.{name} must be >= 1, got {getattr(self, name)}")
+        if self.batch_size < 1:
+            raise InputError(f"fewshot.batch_size must be >= 1, got {self.batch_size}")
+        check_eval_fields("fewshot", self.eval_batch_size, self.score_max_images, self.max_steps_per_epoch)

@@ -31,7 +31,7 @@ from torch import Tensor, nn
 from algorithms.common.alpha import full_mask
 from algorithms.common.partition import SupernetState, edge_partitions, region_archs, spawn_child
 from algorithms.common.sampling import sample_single_path
-from algorithms.common.scoring import score_single_path
+from algorithms.common.scoring import held_out_score_batches, score_single_path
 from harness.api import RunContext, SearchOutcome, StageOutcome, SubSupernetOutcome
 from harness.errors import InputError
 from harness.spaces.nb201 import NB201Arch, arch_in_region, region_size
@@ -100,7 +100,7 @@ class FewShot:
         gen = ctx.torch_generator(f"paths/{phase}/{child}")
         for epoch in range(epochs):
             net.train()
-            lr = path_cosine_lr(epoch, max(1, epochs), cfg.lr, cfg.lr_min)
+            lr = path_cosine_lr(epoch, max(1, epochs), cfg.weight_opt.lr, cfg.weight_opt.lr_min)
             set_lr(state.w_opt, lr)
             total, steps, images = 0.0, 0, 0
             for b, (x, y) in enumerate(stream):
@@ -117,7 +117,7 @@ class FewShot:
                 with autocast(amp_device) if amp_device is not None else contextlib.nullcontext():
                     logits = net(x, w, w.bool()).float()
                 loss = F.cross_entropy(logits, y)
-                sgd_step(loss, state.w_opt, params, cfg.grad_clip)
+                sgd_step(loss, state.w_opt, params, cfg.weight_opt.grad_clip)
                 total += float(loss.detach())
                 steps += 1
                 images += int(y.shape[0])
@@ -135,12 +135,8 @@ class FewShot:
         return step
 
     def _score_batches(self, ctx: RunContext) -> list[tuple[Tensor, Tensor]]:
-        from harness.data import fixed_batches
-
-        batches = fixed_batches(ctx.data.held_out, self.config.eval_batch_size)
-        if self.config.score_batches:
-            batches = batches[: self.config.score_batches]
-        return batches
+        cfg = self.config
+        return held_out_score_batches(ctx.data, cfg.eval_batch_size, cfg.score_max_images)
 
     def _score(
         self,
@@ -167,29 +163,22 @@ class FewShot:
     # search
     def search(self, space: str, ctx: RunContext) -> SearchOutcome:
         from harness.models import NB201Supernet
-        from harness.train import SGDConfig, derive_seed, make_sgd
+        from harness.train import derive_seed, make_sgd
 
         if space != "nb201":
             raise InputError(f"fewshot supports space 'nb201' only, got {space!r}")
         cfg = self.config
         device = torch.device(ctx.device)
         amp_device = device if (cfg.amp and device.type == "cuda") else None
-        sgd = SGDConfig(
-            lr=cfg.lr,
-            lr_min=cfg.lr_min,
-            momentum=cfg.momentum,
-            weight_decay=cfg.weight_decay,
-            nesterov=cfg.nesterov,
-            grad_clip=cfg.grad_clip,
-        )
+        sgd = cfg.weight_opt
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(derive_seed(int(ctx.seed), "supernet_init"))
             net = NB201Supernet(
                 num_classes=ctx.data.num_classes,
-                C=cfg.C,
-                N=cfg.N,
-                affine=cfg.affine,
-                track_running_stats=cfg.track_running_stats,
+                C=cfg.supernet.C,
+                N=cfg.supernet.N,
+                affine=cfg.supernet.affine,
+                track_running_stats=cfg.supernet.track_running_stats,
             )
         net = net.to(device)
         oneshot = SupernetState(supernet=net, mask=full_mask(device), w_opt=make_sgd(net.parameters(), sgd))

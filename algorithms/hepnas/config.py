@@ -1,11 +1,16 @@
 """HEP-NAS configuration. Defaults = the NB201 values of algorithms.md §2.5 (README / code), nowhere else.
 
-Fields are flat so that `--set smd=none`, `--set partition=exhaustive` etc. address them directly.
+Study switches are top-level (`--set smd=none`, `--set partition=exhaustive`); the supernet and optimizer
+settings are the groups every supernet algorithm shares (algorithms/common/config.py): `--set supernet.C=8`,
+`--set weight_opt.lr=0.05`, `--set alpha_opt.betas=0.5,0.999`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from algorithms.common.config import SupernetConfig, check_eval_fields
+from harness.train import AdamConfig, SGDConfig
 
 PARTITIONS = ("gm", "exhaustive")
 STAGE_ORDERS = ("node", "reversed", "random")
@@ -18,10 +23,9 @@ BATCH_SAMPLINGS = ("epoch", "fresh_iter")
 @dataclass(frozen=True)
 class Config:
     # supernet (TinyNetwork C=16, N=5; cell BN affine=False, track_running_stats=True)
-    C: int = 16
-    N: int = 5
-    affine: bool = False
-    track_running_stats: bool = True
+    supernet: SupernetConfig = field(
+        default_factory=lambda: SupernetConfig(C=16, N=5, affine=False, track_running_stats=True)
+    )
     # schedule
     split_epochs: tuple[int, ...] = (10, 20, 30)
     smd_epochs: int = 10
@@ -32,19 +36,17 @@ class Config:
     batch_sampling: str = "epoch"  # "fresh_iter" reproduces the public next(iter(loader))
     augment: bool = True  # crop/flip on weight-half batches and alpha batches (DARTS convention, §9 #9)
     # weight optimizer: SGD lr 0.025 -> 0.001, momentum 0.9, wd 3e-4, grad-clip 5
-    lr: float = 0.025
-    lr_min: float = 0.001
-    momentum: float = 0.9
-    weight_decay: float = 3e-4
-    nesterov: bool = False
-    grad_clip: float = 5.0
+    weight_opt: SGDConfig = field(
+        default_factory=lambda: SGDConfig(
+            lr=0.025, lr_min=0.001, momentum=0.9, weight_decay=3e-4, nesterov=False, grad_clip=5.0
+        )
+    )
     lr_schedule: str = "path_cosine"  # monotone over the selected path; "public_code" = periodic, T_max below
     public_t_max: int = 0  # 0 = last split epoch (the code's T_max 30 on NB201)
     # alpha optimizer: Adam 3e-4, betas (0.5, 0.999), wd 1e-3, first order; init 1e-3 N(0,1)
-    arch_lr: float = 3e-4
-    arch_beta1: float = 0.5
-    arch_beta2: float = 0.999
-    arch_weight_decay: float = 1e-3
+    alpha_opt: AdamConfig = field(
+        default_factory=lambda: AdamConfig(lr=3e-4, betas=(0.5, 0.999), weight_decay=1e-3)
+    )
     alpha_init_scale: float = 1e-3
     alpha_warmup_epochs: int = 0
     # splitting
@@ -63,7 +65,7 @@ class Config:
     amp: bool = True  # bf16 autocast on CUDA; no effect on CPU
     # rank-correlation scoring (SupernetScorer)
     keep_children: bool = True  # keep every stage child so each arch is scored by the child owning it
-    score_batches: int = 0  # held-out batches (eval_batch_size) per scored arch; 0 = the whole held-out half
+    score_max_images: int | None = None  # first held-out images a scored arch sees; None: the whole half
 
     def __post_init__(self) -> None:
         from harness.errors import InputError
@@ -91,13 +93,12 @@ class Config:
         for name in (
             "smd_epochs",
             "final_epochs",
-            "max_steps_per_epoch",
             "alpha_warmup_epochs",
-            "score_batches",
             "public_t_max",
         ):
             if getattr(self, name) < 0:
                 raise InputError(f"hepnas.{name} must be >= 0, got {getattr(self, name)}")
-        for name in ("C", "N", "batch_size", "eval_batch_size", "gm_batches", "max_sub_supernets"):
+        for name in ("batch_size", "gm_batches", "max_sub_supernets"):
             if getattr(self, name) < 1:
                 raise InputError(f"hepnas.{name} must be >= 1, got {getattr(self, name)}")
+        check_eval_fields("hepnas", self.eval_batch_size, self.score_max_images, self.max_steps_per_epoch)

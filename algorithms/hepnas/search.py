@@ -45,6 +45,7 @@ from algorithms.common.partition import (
     spawn_child,
 )
 from algorithms.common.sampling import arch_one_hot
+from algorithms.common.scoring import held_out_score_batches
 from harness.api import RunContext, SearchOutcome, StageOutcome, SubSupernetOutcome
 from harness.errors import InputError
 from harness.spaces.nb201 import HIERARCHIES, NB201Arch, arch_in_region, region_size
@@ -97,9 +98,9 @@ class HepNas:
         cfg = self.config
         if cfg.lr_schedule == "public_code":
             t_max = cfg.public_t_max or max(1, cfg.split_epochs[-1])
-            return public_code_lr(position, t_max, cfg.lr, cfg.lr_min)
+            return public_code_lr(position, t_max, cfg.weight_opt.lr, cfg.weight_opt.lr_min)
         total = cfg.split_epochs[-1] + len(cfg.split_epochs) * cfg.smd_epochs + cfg.final_epochs
-        return path_cosine_lr(position, max(1, total), cfg.lr, cfg.lr_min)
+        return path_cosine_lr(position, max(1, total), cfg.weight_opt.lr, cfg.weight_opt.lr_min)
 
     def _streams(self, ctx: RunContext, purpose: str) -> tuple[Any, Any]:
         from harness.data import BatchStream
@@ -158,7 +159,7 @@ class HepNas:
             iter(streams[0]),
             iter(streams[1]),
             lr=self._lr(position),
-            grad_clip=cfg.grad_clip,
+            grad_clip=cfg.weight_opt.grad_clip,
             update_alpha=epoch_index >= cfg.alpha_warmup_epochs,
             kd=kd,
             max_steps=cfg.max_steps_per_epoch,
@@ -170,7 +171,7 @@ class HepNas:
 
     # ------------------------------------------------------------------------------------------------- search
     def search(self, space: str, ctx: RunContext) -> SearchOutcome:
-        from harness.train import AdamConfig, SGDConfig, make_adam, make_sgd
+        from harness.train import make_adam, make_sgd
 
         if space != "nb201":
             raise InputError(
@@ -184,19 +185,10 @@ class HepNas:
         for t, n in enumerate(planned, start=1):
             check_cap(n, cfg.max_sub_supernets, what=f"hepnas stage {t} (partition={cfg.partition})")
 
-        net = build_supernet(ctx, cfg.C, cfg.N, cfg.affine, cfg.track_running_stats)
+        sn = cfg.supernet
+        net = build_supernet(ctx, sn.C, sn.N, sn.affine, sn.track_running_stats)
         alpha = init_alpha(ctx.torch_generator("alpha_init"), cfg.alpha_init_scale, device=device)
-        sgd = SGDConfig(
-            lr=cfg.lr,
-            lr_min=cfg.lr_min,
-            momentum=cfg.momentum,
-            weight_decay=cfg.weight_decay,
-            nesterov=cfg.nesterov,
-            grad_clip=cfg.grad_clip,
-        )
-        adam = AdamConfig(
-            lr=cfg.arch_lr, betas=(cfg.arch_beta1, cfg.arch_beta2), weight_decay=cfg.arch_weight_decay
-        )
+        sgd, adam = cfg.weight_opt, cfg.alpha_opt
         S = SupernetState(
             supernet=net,
             mask=full_mask(device),
@@ -421,9 +413,7 @@ class HepNas:
 
     def score(self, archs: Sequence[NB201Arch], ctx: RunContext) -> tuple[np.ndarray, list[str]]:
         cfg = self.config
-        batches = self._held_out_batches(ctx)
-        if cfg.score_batches:
-            batches = batches[: cfg.score_batches]
+        batches = held_out_score_batches(ctx.data, cfg.eval_batch_size, cfg.score_max_images)
         owners: list[str] = []
         nets: dict[str, SupernetState] = {}
         for a in archs:

@@ -7,17 +7,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from algorithms.common.config import SupernetConfig, check_eval_fields
 from harness.errors import InputError
 from harness.train import SGDConfig
 
-
-@dataclass(frozen=True)
-class SupernetConfig:
-    C: int = 16
-    N: int = 5
-    affine: bool = False
-    # AutoDL: a script flag; GM-NAS / HEP-NAS rsws: False (algorithms.md §6). Recorded with every run.
-    track_running_stats: bool = True
+__all__ = ["Config", "SGDConfig", "SupernetConfig"]
 
 
 @dataclass(frozen=True)
@@ -30,7 +24,12 @@ class Config:
             lr=0.025, lr_min=0.001, momentum=0.9, weight_decay=5e-4, nesterov=True, grad_clip=5.0
         )
     )
-    supernet: SupernetConfig = field(default_factory=SupernetConfig)
+    # C=16, N=5, affine off. track_running_stats: an AutoDL script flag; GM-NAS / HEP-NAS rsws: False
+    # (algorithms.md §6). Recorded with every run.
+    supernet: SupernetConfig = field(
+        default_factory=lambda: SupernetConfig(C=16, N=5, affine=False, track_running_stats=True)
+    )
+    max_steps_per_epoch: int = 0  # 0 = full epochs; >0 caps weight batches per epoch (smoke runs only)
     # "network": one arch shared by all cells (GM-NAS/HEP-NAS); "cell": one per cell (few-shot NAS)
     sample_per: str = "network"
     reject_disconnected: bool = True  # re-draw disconnected cells (GM-NAS/HEP-NAS sampler)
@@ -48,8 +47,8 @@ class Config:
     mutation_prob: float | None = None
     # proxy score (candidates and SupernetScorer): held-out top-1 on fixed un-augmented batches, BN eval (§6)
     score_bn_mode: str = "eval"
-    score_batch_size: int = 512  # AutoDL "test batch 512"
-    score_max_images: int | None = None  # None: the whole held-out half
+    eval_batch_size: int = 512  # scoring forwards only (AutoDL "test batch 512")
+    score_max_images: int | None = None  # first held-out images a scored arch sees; None: the whole half
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 1:
@@ -62,6 +61,7 @@ class Config:
             raise InputError(f"spos batch_sampling={self.batch_sampling!r}: allowed epoch, fresh_iter")
         if self.score_bn_mode not in ("eval", "train"):
             raise InputError(f"spos score_bn_mode={self.score_bn_mode!r}: allowed eval, train")
+        check_eval_fields("spos", self.eval_batch_size, self.score_max_images, self.max_steps_per_epoch)
         if self.search not in ("random", "evolution"):
             raise InputError(f"spos search={self.search!r}: allowed random, evolution")
         if self.search == "random" and self.num_candidates < 1:

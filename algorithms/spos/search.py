@@ -21,6 +21,8 @@ from algorithms.common.sampling import sample_codes, sample_single_path
 from algorithms.common.scoring import score_with_context
 from algorithms.common.supernet_train import (
     build_supernet,
+    capped,
+    capped_len,
     check_space_and_split,
     generator_states,
     restore_generators,
@@ -124,7 +126,7 @@ class Spos:
             restore_generators(ctx, state["generators"])
             start = int(state["epoch"])
         wc = cfg.weight_opt
-        steps_per_epoch = len(stream)
+        steps_per_epoch = capped_len(stream, cfg.max_steps_per_epoch)
         with ctx.phase("supernet"):
             for epoch in ctx.progress(
                 range(start, cfg.epochs), total=cfg.epochs - start, desc="spos supernet"
@@ -134,7 +136,7 @@ class Spos:
                 train_weights_epoch(
                     net,
                     op_weights,
-                    stream,
+                    capped(stream, cfg.max_steps_per_epoch),
                     opt,
                     wc.grad_clip,
                     ctx,
@@ -162,7 +164,7 @@ class Spos:
             self.supernet,
             archs,
             ctx,
-            batch_size=cfg.score_batch_size,
+            batch_size=cfg.eval_batch_size,
             max_images=cfg.score_max_images,
             bn_mode=cfg.score_bn_mode,
         )

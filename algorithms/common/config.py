@@ -1,0 +1,56 @@
+"""Configuration groups shared by every supernet algorithm (darts, spos, fewshot, hepnas).
+
+Why shared: one vocabulary for the same concepts, so `--set supernet.C=8`, `--set weight_opt.lr=0.05` and
+`--set alpha_opt.betas=0.5,0.999` mean the same thing for every algorithm that has the group (and `nas-harness
+compare --set ...` can apply one override to all of them). Each algorithm's `Config` supplies its own defaults
+through `field(default_factory=...)`; the defaults live there (algorithms.md), not here.
+
+Shared names (each algorithm's `Config`):
+    supernet: SupernetConfig          C, N, affine, track_running_stats (the search supernet)
+    weight_opt: train.SGDConfig       lr, lr_min, momentum, weight_decay, nesterov, grad_clip
+    alpha_opt: train.AdamConfig       lr, betas, weight_decay (darts, hepnas: the architecture parameters)
+    eval_batch_size: int              batch size of the no-grad forwards (selection, proxy scoring)
+    score_max_images: int | None      the first held-out images a scored arch sees; None = the whole half
+    max_steps_per_epoch: int          0 = full epochs; > 0 caps the weight batches per epoch (smoke runs)
+(`train` = harness.train.)
+
+No torch here (imported by the Config modules, which the registry loads to resolve specs).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from harness.errors import InputError
+
+
+@dataclass(frozen=True)
+class SupernetConfig:
+    """NB201 search supernet (harness.models.NB201Supernet): C channels in the first stage, N cells per
+    stage, cell BN affine / track_running_stats. The class defaults are the NB201 search settings; each
+    algorithm states its own in a `default_factory`."""
+
+    C: int = 16
+    N: int = 5
+    affine: bool = False
+    track_running_stats: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("C", "N"):
+            if getattr(self, name) < 1:
+                raise InputError(f"supernet.{name} must be >= 1, got {getattr(self, name)}")
+
+
+def check_eval_fields(
+    algorithm: str, eval_batch_size: int, score_max_images: int | None, max_steps: int
+) -> None:
+    """InputError unless eval_batch_size >= 1, score_max_images is None or >= 1, max_steps_per_epoch >= 0."""
+    if eval_batch_size < 1:
+        raise InputError(f"{algorithm}.eval_batch_size must be >= 1, got {eval_batch_size}")
+    if score_max_images is not None and score_max_images < 1:
+        raise InputError(
+            f"{algorithm}.score_max_images must be >= 1 or none (the whole held-out half), "
+            f"got {score_max_images}"
+        )
+    if max_steps < 0:
+        raise InputError(f"{algorithm}.max_steps_per_epoch must be >= 0, got {max_steps}")
