@@ -74,6 +74,15 @@ def rank_metrics(rs: RunSet) -> pd.DataFrame:
     return out.merge(n_archs, on=keys, how="left")
 
 
+def stage_picks(rs: RunSet) -> pd.DataFrame:
+    """One row (run_id, stage, child) per picked sub-supernet.
+
+    archs.csv repeats a stage pick that carries an arch once per eval dataset x split; this collapses them.
+    """
+    picks = rs.archs[rs.archs["role"] == "stage_pick"][["run_id", "stage", "child"]].dropna()
+    return picks.drop_duplicates(subset=["run_id", "stage"]).reset_index(drop=True)
+
+
 def stage_sizes(rs: RunSet) -> pd.DataFrame:
     """Remaining search-space size after each stage, per run (records metric 'remaining_space').
 
@@ -87,8 +96,7 @@ def stage_sizes(rs: RunSet) -> pd.DataFrame:
     rows = stage_level[["run_id", "stage", "value"]]
     missing = rec[~rec.set_index(["run_id", "stage"]).index.isin(rows.set_index(["run_id", "stage"]).index)]
     if not missing.empty:
-        picks = rs.archs[rs.archs["role"] == "stage_pick"][["run_id", "stage", "child"]].drop_duplicates()
-        picked = missing.merge(picks, on=["run_id", "stage", "child"], how="inner")
+        picked = missing.merge(stage_picks(rs), on=["run_id", "stage", "child"], how="inner")
         rows = pd.concat([rows, picked[["run_id", "stage", "value"]]], ignore_index=True)
     rows = rows.drop_duplicates(subset=["run_id", "stage"], keep="last").rename(
         columns={"value": "remaining_space"}

@@ -87,7 +87,7 @@ def region_gt(rs: RunSet, ev: tuple[str, str]) -> pd.DataFrame:
     """
     pts = agg.rank_eval_points(rs)
     pts = pts[(pts["eval_dataset"] == ev[0]) & (pts["split"] == ev[1])].dropna(subset=["gt_acc"])
-    picks = rs.archs[rs.archs["role"] == "stage_pick"][["run_id", "stage", "child"]].dropna()
+    picks = agg.stage_picks(rs)
     cols = ["run_id", "algorithm", "variant", "stage", "kept", "gt_acc"]
     if pts.empty or picks.empty:
         return pd.DataFrame(columns=cols)
@@ -206,8 +206,7 @@ def stage_figure(rs: RunSet, out_dir: Path, space: str, search: str, suffix: str
                 )
             else:
                 used_scores.append(method_label(algorithm, variant))
-                picks = rs.archs[rs.archs["role"] == "stage_pick"][["run_id", "stage", "child"]]
-                picked = part.merge(picks.assign(picked=True), on=["run_id", "stage", "child"], how="left")
+                picked = part.merge(agg.stage_picks(rs).assign(picked=True), on=["run_id", "stage", "child"], how="left")
                 picked["picked"] = picked["picked"].eq(True)
                 for flag, marker, label in ((False, "o", "child"), (True, "*", "picked child")):
                     sel = picked[picked["picked"] == flag]

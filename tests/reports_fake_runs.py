@@ -140,7 +140,10 @@ def make_run(
         child_size = remaining // n_children
         records.append(["stage", stage, None, None, None, "remaining_space", child_size])
         records.append(["stage", stage, None, None, None, "device_s", 1.0])  # per-stage cost summary
-        archs.append(["stage_pick", stage, pick, "", None, None, "", "", "", "", "", ""])
+        # like the runner: a pick that carries an arch is repeated once per eval dataset x split
+        pick_arch = _arch_str(rng.integers(0, 5, size=6))
+        for d, s in EVALS:
+            archs.append(["stage_pick", stage, pick, pick_arch, None, None, "", d, s, 200, "", ""])
         for child in range(n_children):
             held_out = round(float(rng.uniform(20, 40)), 3)
             records.append(["stage", stage, child, None, None, "remaining_space", child_size])

@@ -53,7 +53,7 @@ def test_fewshot_tiny_run(tmp_path: Path) -> None:
     archs = list(all_archs()[:30])
     scores, owners = algo.score(archs, ctx)
     assert scores.shape == (30,)
-    assert owners == [f"child{OPS.index(a.ops[0])}" for a in archs]
+    assert owners == [f"stage1/child{OPS.index(a.ops[0])}" for a in archs]
     assert np.all((scores >= 0) & (scores <= 100))
     phases = {p.phase for p in ctx.meter.phases()}
     assert {"oneshot", "transfer", "child0/train", "child4/search"} <= phases

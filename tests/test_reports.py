@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 from reports_fake_runs import EVALS, make_comparison, make_run
 
+import reports
 from reports import load as rload
 from reports import tables
 from reports.build import parse_formats, write_report
@@ -250,7 +251,7 @@ def test_region_gt_assigns_archs_to_kept_and_discarded_regions(tmp_path: Path) -
 
     run = make_run(tmp_path, "hepnas", 0, n_rank=4)
     archs = pd.read_csv(run / "archs.csv", dtype=str, keep_default_na=False)
-    picks = archs[archs.role == "stage_pick"].set_index("stage")["child"].astype(int)
+    picks = archs[archs.role == "stage_pick"].drop_duplicates("stage").set_index("stage")["child"].astype(int)
     p1, p2 = picks["1"], picks["2"]
     owners = [("1", str((p1 + 1) % 2)), ("2", str(p2)), ("2", str((p2 + 1) % 4)), ("", "")]
     rank_rows = archs.index[archs.role == "rank_eval"]
@@ -261,3 +262,19 @@ def test_region_gt_assigns_archs_to_kept_and_discarded_regions(tmp_path: Path) -
     counts = reg.groupby(["stage", "kept"]).size().to_dict()
     # arch0: dropped at 1; arch1: kept at 1 and 2; arch2: kept at 1, dropped at 2; arch3 (final): kept 1-3
     assert counts == {(0, True): 4, (1, False): 1, (1, True): 3, (2, True): 2, (2, False): 1, (3, True): 1}
+
+
+def test_optimum_reference_row_equals_column_maxima_of_the_oracle() -> None:
+    """The report's 'Optimum (column maxima)' row is data, so it is checked against the ground truth it names."""
+    import numpy as np
+
+    from harness.oracle.table import load_oracle
+
+    oracle = load_oracle()
+    ref = pd.read_csv(Path(reports.__file__).parent / "references" / "nb201_optimum_nats_tss.csv")
+    assert len(ref) == 6
+    for row in ref.itertuples():
+        values = oracle.accuracy(
+            np.arange(15625), dataset=row.eval_dataset, split=row.split, epochs=200, seed="mean"
+        ).values
+        assert row.mean == pytest.approx(float(values.max()), abs=1e-4), (row.eval_dataset, row.split)

@@ -13,7 +13,7 @@ Steps and their cost phases:
 * The final arch is the best-scoring candidate over all children (first maximum wins, children in op order).
 
 Scoring rule (SupernetScorer): each arch is scored by the child whose region contains it, i.e. the child of
-its op on the split edge (owner "child{k}"), with the same proxy as the search.
+its op on the split edge (owner "stage1/child{k}", the one split stage), with the same proxy as the search.
 """
 
 from __future__ import annotations
@@ -320,7 +320,7 @@ class FewShot:
             )
             if k is None:  # cannot happen: the children partition the whole space
                 raise RuntimeError(f"no sub-supernet owns {a}")
-            owners.append(f"child{k}")
+            owners.append(f"stage1/child{k}")
             owner_idx.append(k)
         scores = np.empty(len(archs), dtype=np.float64)
         batches = self._score_batches(ctx)
