@@ -206,7 +206,9 @@ def stage_figure(rs: RunSet, out_dir: Path, space: str, search: str, suffix: str
                 )
             else:
                 used_scores.append(method_label(algorithm, variant))
-                picked = part.merge(agg.stage_picks(rs).assign(picked=True), on=["run_id", "stage", "child"], how="left")
+                picked = part.merge(
+                    agg.stage_picks(rs).assign(picked=True), on=["run_id", "stage", "child"], how="left"
+                )
                 picked["picked"] = picked["picked"].eq(True)
                 for flag, marker, label in ((False, "o", "child"), (True, "*", "picked child")):
                     sel = picked[picked["picked"] == flag]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from harness.commands._options import add_run_options
 from harness.errors import InputError
 
 ALGORITHM = "hepnas"
@@ -34,16 +35,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--preset", required=True, help="smoke or paper")
     p.add_argument("--seeds", default="0", metavar="S1,S2,...", help="comma-separated seeds (default 0)")
     p.add_argument("--out", required=True, type=Path, metavar="DIR")
-    p.add_argument(
-        "--set",
-        dest="sets",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="typed override applied to every run (not the studied key)",
-    )
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default=None)
-    p.add_argument("--data-root", type=Path, default=None, metavar="PATH")
+    add_run_options(p, set_help="typed override applied to every run (not the studied key)")
     p.add_argument("--dry-run", action="store_true", help="list the runs (run ids, variants) without running")
     p.add_argument("--json", action="store_true", help="print the run summaries as a JSON list")
     p.set_defaults(func=run)

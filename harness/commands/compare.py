@@ -11,6 +11,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from harness.commands._options import add_run_options
+
 SEARCH_DATASETS = ("cifar10", "cifar100")
 
 
@@ -28,18 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--preset", required=True, help="smoke (CPU, synthetic data) or paper")
     p.add_argument("--seeds", default="0,1,2,3", metavar="S,S,...", help="search seeds (default 0,1,2,3)")
     p.add_argument("--out", required=True, type=Path, metavar="DIR")
-    p.add_argument(
-        "--set",
-        dest="sets",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="typed override applied to every run (Config field, data.* or rank_eval.*)",
-    )
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default=None, help="default: the preset's")
-    p.add_argument(
-        "--data-root", type=Path, default=None, metavar="PATH", help="real data folder (paper preset)"
-    )
+    add_run_options(p, set_help="typed override applied to every run (Config field, data.* or rank_eval.*)")
     p.add_argument("--format", default="md,tex,csv", help="report table formats (md, tex, csv)")
     p.set_defaults(func=run)
 

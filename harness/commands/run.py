@@ -11,6 +11,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from harness.commands._options import add_run_options
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
@@ -20,16 +22,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("experiment", type=Path, metavar="EXPERIMENT.toml")
     p.add_argument("--out", required=True, type=Path, metavar="DIR")
-    p.add_argument(
-        "--set",
-        dest="sets",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="typed override applied to every run",
-    )
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default=None)
-    p.add_argument("--data-root", type=Path, default=None, metavar="PATH")
+    add_run_options(p, set_help="typed override applied to every run")
     p.add_argument("--dry-run", action="store_true", help="list the resolved runs (run ids) without running")
     p.set_defaults(func=run)
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from harness.commands._options import add_run_options
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
@@ -19,25 +21,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--algorithm", required=True, help="darts, spos, fewshot, hepnas, random_search")
     p.add_argument("--space", default="nb201", help="search space (nb201)")
-    p.add_argument(
-        "--dataset", required=True, type=str.lower, help="search dataset: cifar10, cifar100, imagenet16-120"
-    )
-    p.add_argument(
-        "--preset", required=True, help="smoke (CPU, synthetic data) or paper (published schedules)"
-    )
+    p.add_argument("--dataset", required=True, type=str.lower, help="search dataset: cifar10, cifar100, imagenet16-120")
+    p.add_argument("--preset", required=True, help="smoke (CPU, synthetic data) or paper (published schedules)")
     p.add_argument("--seed", required=True, type=int)
     p.add_argument("--out", required=True, type=Path, metavar="DIR", help="the run directory to write")
-    p.add_argument(
-        "--set",
-        dest="sets",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="typed override of a Config field (dotted for nested; data.* / rank_eval.* for the run)",
-    )
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default=None, help="default: the preset's")
-    p.add_argument(
-        "--data-root", type=Path, default=None, metavar="PATH", help="real data folder (paper preset)"
+    add_run_options(
+        p, set_help="typed override of a Config field (dotted for nested; data.* / rank_eval.* for the run)"
     )
     p.add_argument("--json", action="store_true", help="print the run summary as JSON")
     p.set_defaults(func=run)
