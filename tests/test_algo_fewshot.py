@@ -15,13 +15,7 @@ from harness.context import make_test_context
 from harness.data import synthetic_search_data
 from harness.spaces.nb201 import OPS, all_archs
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():  # type: ignore[no-untyped-def]
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_fewshot_tiny_run(tmp_path: Path) -> None:

@@ -16,14 +16,7 @@ from algorithms.common.gm_split import (
     nb201_gm_vector,
 )
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():  # type: ignore[no-untyped-def]
-    """Tiny tensors: intra-op threads only add overhead (and contention on a shared 2-core machine)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _block_distance(groups: list[list[int]], n: int, near: float = 0.1, far: float = 0.9) -> np.ndarray:

@@ -12,14 +12,7 @@ from harness.errors import InputError
 from harness.models import NB201Network, count_params_flops, count_params_flops_codes, dataset_shape
 from harness.spaces.nb201 import NB201Arch, index_codes
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Small networks: one intra-op thread avoids OpenMP spinning on a shared CI machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 # harness data set name -> the table's column suffix

@@ -17,13 +17,7 @@ from harness.spaces.nb201 import EDGES, OPS, NB201Arch
 C, N, B, HW = 4, 1, 4, 8
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors: one intra-op thread is faster and avoids OpenMP spinning on a shared CI machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _reference_cell(cell: FusedCell, x, w, mask):

@@ -22,14 +22,7 @@ from algorithms.common.partition import (
 )
 from harness.spaces.nb201 import arch_in_region
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():  # type: ignore[no-untyped-def]
-    """Tiny tensors: intra-op threads only add overhead (and contention on a shared 2-core machine)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_edge_partitions_one_child_per_op() -> None:

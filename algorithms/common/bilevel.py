@@ -36,6 +36,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .alpha import masked_softmax
+from .buffers import restored_buffers
 
 
 def first_order_alpha_grad(val_loss: Callable[[], Tensor], alpha: Tensor) -> Tensor:
@@ -112,17 +113,6 @@ def _autocast(device: torch.device | str | None) -> contextlib.AbstractContextMa
     return autocast(device)
 
 
-@contextlib.contextmanager
-def _restore_buffers(module: nn.Module):  # type: ignore[no-untyped-def]
-    saved = [(b, b.detach().clone()) for b in module.buffers()]
-    try:
-        yield
-    finally:
-        with torch.no_grad():
-            for b, s in saved:
-                b.copy_(s)
-
-
 def darts_alpha_step(
     supernet: nn.Module,
     alpha: Tensor,
@@ -163,7 +153,7 @@ def darts_alpha_step(
             seen.append(val_f())
             return seen[-1]
 
-        with _restore_buffers(supernet):
+        with restored_buffers(supernet):
             g = unrolled_alpha_grad(
                 loss_on(*train_batch),
                 val_loss,

@@ -20,15 +20,16 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
 from algorithms.common.alpha import full_mask
+from algorithms.common.buffers import restored_buffers
 from algorithms.common.partition import SupernetState, edge_partitions, region_archs, spawn_child
 from algorithms.common.sampling import sample_single_path
 from algorithms.common.scoring import held_out_score_batches, score_single_path
@@ -39,19 +40,6 @@ from harness.spaces.nb201 import NB201Arch, arch_in_region, region_size
 from .config import Config
 
 SELECTION_RULE = "best single-path held-out top-1 over random candidates inside each sub-supernet"
-
-
-@contextlib.contextmanager
-def _untouched_buffers(module: nn.Module) -> Iterator[None]:
-    """Scoring never changes the supernet: buffers are restored (the fused cells run their own
-    F.batch_norm)."""
-    saved = [(b, b.detach().clone()) for b in module.buffers()]
-    try:
-        yield
-    finally:
-        with torch.no_grad():
-            for b, s in saved:
-                b.copy_(s)
 
 
 class FewShot:
@@ -146,7 +134,7 @@ class FewShot:
         batches: list[tuple[Tensor, Tensor]],
         amp_device: torch.device | None,
     ) -> np.ndarray:
-        with _untouched_buffers(state.supernet):
+        with restored_buffers(state.supernet):
             scores = score_single_path(
                 state.supernet,
                 list(archs),

@@ -21,6 +21,7 @@ from torch import Tensor, nn
 
 from algorithms.common.alpha import masked_softmax
 from algorithms.common.bilevel import darts_alpha_step
+from algorithms.common.buffers import restored_buffers
 from algorithms.common.partition import SupernetState
 from harness.train import autocast, set_lr, sgd_step
 
@@ -34,14 +35,12 @@ def frozen_stats(module: nn.Module, bn_mode: str) -> Iterator[None]:
     fused supernet cells use F.batch_norm directly); "eval" uses running statistics. Modes are restored on
     exit."""
     modes = [(m, m.training) for m in module.modules()]
-    saved = [(b, b.detach().clone()) for b in module.buffers()] if bn_mode == "train" else []
+    keep = restored_buffers(module) if bn_mode == "train" else contextlib.nullcontext()
     try:
         module.train(bn_mode == "train")
-        yield
+        with keep:
+            yield
     finally:
-        with torch.no_grad():
-            for b, s in saved:
-                b.copy_(s)
         for m, t in modes:
             m.train(t)
 
