@@ -355,7 +355,8 @@ def ablation_tables(rs: RunSet) -> list[Table]:
         variants = sorted(part["variant"].unique())
         if len(variants) < 2:
             continue
-        ref = "default" if "default" in variants else variants[0]
+        # the reference is the default configuration: "default" (plain runs) or ablate's "default (key=value)"
+        ref = next((v for v in variants if v == "default" or v.startswith("default (")), variants[0])
         variants = [ref] + [v for v in variants if v != ref]
         evals = [agg.PRIMARY_EVAL, *[e for e in agg.EVAL_COLUMNS if e != agg.PRIMARY_EVAL]]
         cols = [

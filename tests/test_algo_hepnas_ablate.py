@@ -18,11 +18,16 @@ def test_grid_points_smd_and_partition() -> None:
         ("smd=teacher", 1),
         ("smd=mutual", 0),
         ("smd=mutual", 1),
-        ("smd=both", 0),
-        ("smd=both", 1),
+        ("default (smd=both)", 0),
+        ("default (smd=both)", 1),
     ]
-    assert all(p.algorithm == "hepnas" and dict(p.config) == {"smd": p.variant[4:]} for p in pts)
-    assert [p.config["partition"] for p in grid_points("partition", [3])] == ["gm", "exhaustive"]
+    assert all(p.algorithm == "hepnas" for p in pts)
+    assert [p.config["smd"] for p in pts] == ["none", "none", "teacher", "teacher", "mutual", "mutual", "both", "both"]
+    partition = grid_points("partition", [3])
+    assert [(p.variant, p.config["partition"]) for p in partition] == [
+        ("default (partition=gm)", "gm"),
+        ("partition=exhaustive", "exhaustive"),
+    ]
 
 
 def test_bad_inputs() -> None:

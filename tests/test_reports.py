@@ -196,6 +196,17 @@ def test_ablation_table_has_deltas_vs_default(tmp_path: Path) -> None:
     assert texts[1][2] == "92.50 (Δ -0.50)"  # first accuracy column is the primary CIFAR-10 test
 
 
+def test_ablation_reference_is_the_labelled_default_even_when_it_sorts_last(tmp_path: Path) -> None:
+    """`ablate` labels the default value "default (key=value)"; it is the reference whatever its sort order."""
+    make_run(tmp_path, "hepnas", 0, n_rank=10, variant="partition=exhaustive", final_acc=_acc(84, 85, 57, 57, 24, 24))
+    make_run(tmp_path, "hepnas", 0, n_rank=10, variant="default (partition=gm)", final_acc=_acc(86, 90, 64, 65, 36, 37))
+    (abl,) = tables.ablation_tables(rload.load(tmp_path))
+    texts = [[c.text for c in row] for row in abl.rows]
+    assert texts[0][0] == "default (partition=gm) (reference)"
+    assert texts[1][0] == "partition=exhaustive"
+    assert texts[1][2] == "85.00 (Δ -5.00)"
+
+
 def test_rank_table_lists_owners_per_stage(tmp_path: Path) -> None:
     make_run(tmp_path, "hepnas", 0, n_rank=200)
     make_run(tmp_path, "spos", 0, n_rank=200)

@@ -2,7 +2,8 @@
 
 Why a command and not a shell loop: the grid (variants x seeds) is expanded by the harness (design.md §5),
 every run gets its own run_id directory under DIR/hepnas/, completed runs are skipped on a re-run, and the
-variant name is recorded in each run's spec (`variant`, e.g. "smd=mutual") so reports can group by it.
+variant name is recorded in each run's spec (`variant`, e.g. "smd=mutual"; the algorithm's default value as
+"default (smd=both)") so reports can group by it and take the default as the reference of the deltas.
 
 Studies (algorithms.md §2): smd = none | teacher | mutual | both (partition fixed by preset / --set);
 partition = gm | exhaustive (smd fixed). Exit 0 when every run is ok, 1 when any failed, 2 on bad input.
@@ -58,15 +59,22 @@ def parse_seeds(text: str) -> list[int]:
 def grid_points(study: str, seeds: list[int]) -> list:  # list[harness.config.GridPoint]
     """Variants in the study's order, seeds inner: (none,0), (none,1), (teacher,0), ..."""
     from harness.config import GridPoint
+    from harness.registry import algorithm_config_class
 
     if study not in STUDIES:
         raise InputError(f"--study {study!r} is not allowed; allowed: {', '.join(STUDIES)}")
     key, values = STUDIES[study]
+    default = getattr(algorithm_config_class(ALGORITHM)(), key)
     return [
-        GridPoint(algorithm=ALGORITHM, seed=s, config={key: v}, variant=f"{key}={v}")
+        GridPoint(algorithm=ALGORITHM, seed=s, config={key: v}, variant=variant_label(key, v, default))
         for v in values
         for s in seeds
     ]
+
+
+def variant_label(key: str, value: str, default: str) -> str:
+    """`smd=mutual`; the algorithm's default value is labelled `default (smd=both)`, the reports' reference."""
+    return f"default ({key}={value})" if value == default else f"{key}={value}"
 
 
 def run(args: argparse.Namespace) -> int:
