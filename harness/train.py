@@ -186,7 +186,8 @@ def set_deterministic(seed: int) -> None:
     """Seed python, numpy and torch global RNGs; on CPU-only use, ask torch for deterministic algorithms.
 
     warn_only=True so an op without a deterministic kernel warns instead of failing a run; CUDA runs are not
-    promised bit-for-bit (cuDNN autotuning is left on there for speed).
+    promised bit-for-bit (torch's cuDNN defaults are kept: heuristic algorithm choice, non-deterministic
+    backward kernels allowed). The README lists the GPU sources of nondeterminism.
     """
     random.seed(seed)
     np.random.seed(derive_seed(seed, "numpy-global") % (2**32))
