@@ -2,8 +2,8 @@
 
 Used by tests/test_reports*.py to test `reports/` and the check/baseline/report commands without running any
 search. Every number is drawn from a seeded numpy RNG and is meaningless; the directories are only for testing
-the readers and renderers. The column lists are written out here (not imported) so a schema change breaks
-these tests."""
+the readers and renderers. The column lists come from `harness.records` (what the runner writes), and
+tests/test_records.py keeps the lists `reports/load.py` expects equal to them."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ import json
 from pathlib import Path
 
 import numpy as np
+
+from harness.records import ARCHS_COLUMNS, RANK_COLUMNS, RECORDS_COLUMNS  # what the runner writes
 
 OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 EVALS = (
@@ -24,22 +26,6 @@ EVALS = (
 )
 BASE_ACC = {"cifar10": 88.0, "cifar100": 65.0, "imagenet16-120": 38.0}
 ALGO_LEVEL = {"darts": -20.0, "spos": -4.0, "fewshot": -2.0, "hepnas": 0.0, "random_search": -1.0}
-RECORDS_COLUMNS = ("phase", "stage", "child", "epoch", "step", "metric", "value")
-ARCHS_COLUMNS = (
-    "role",
-    "stage",
-    "child",
-    "arch",
-    "index",
-    "score",
-    "score_name",
-    "eval_dataset",
-    "split",
-    "epochs",
-    "gt_acc",
-    "n_seeds",
-)
-RANK_COLUMNS = ("owner", "eval_dataset", "split", "arch_set", "n", "metric", "value")
 SCORERS = ("spos", "fewshot", "hepnas")
 STAGED = {"hepnas": (2, 4, 8), "fewshot": (5,)}
 
