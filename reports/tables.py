@@ -129,6 +129,23 @@ def _bold_best(rows: list[list[Cell]], values: list[list[float]], lower_is_bette
                 rows[i][j + 2] = Cell(rows[i][j + 2].text, bold=True)
 
 
+def _rows(frame: pd.DataFrame, **equal: object) -> pd.DataFrame:
+    """Rows of `frame` whose columns equal the given values (e.g. space=..., algorithm=..., variant=...)."""
+    mask = pd.Series(True, index=frame.index)
+    for column, value in equal.items():
+        mask &= frame[column] == value
+    return frame[mask]
+
+
+def _stat(frame: pd.DataFrame, **equal: object) -> tuple[float, float, int]:
+    """(mean, std, n) of the one aggregated row matching `equal`; (nan, nan, 0) when there is none."""
+    sel = _rows(frame, **equal)
+    if sel.empty:
+        return float("nan"), float("nan"), 0
+    r = sel.iloc[0]
+    return float(r["mean"]), float(r["std"]), int(r["n"])
+
+
 def table1(rs: RunSet, references: list[Reference] | None = None) -> list[Table]:
     """NB201 paper layout, one table per (space, search dataset)."""
     references = load_references() if references is None else references
@@ -151,13 +168,7 @@ def table1(rs: RunSet, references: list[Reference] | None = None) -> list[Table]
         keys = group_runs[["algorithm", "variant"]].drop_duplicates().sort_values(["algorithm", "variant"])
         for algorithm, variant in keys.itertuples(index=False):
             n_runs = int(((group_runs["algorithm"] == algorithm) & (group_runs["variant"] == variant)).sum())
-            sel_cost = cost[
-                (cost["space"] == space)
-                & (cost["search_dataset"] == search)
-                & (cost["algorithm"] == algorithm)
-                & (cost["variant"] == variant)
-            ]
-            c = sel_cost.iloc[0]
+            c = _rows(cost, space=space, search_dataset=search, algorithm=algorithm, variant=variant).iloc[0]
             row = [
                 Cell(method_label(algorithm, variant)),
                 Cell(str(n_runs)),
@@ -165,21 +176,21 @@ def table1(rs: RunSet, references: list[Reference] | None = None) -> list[Table]
             ]
             vals = [float(c["mean"]) if int(c["n"]) else float("nan")]
             for d, s in agg.EVAL_COLUMNS:
-                sel = acc[
-                    (acc["space"] == space)
-                    & (acc["search_dataset"] == search)
-                    & (acc["algorithm"] == algorithm)
-                    & (acc["variant"] == variant)
-                    & (acc["eval_dataset"] == d)
-                    & (acc["split"] == s)
-                ]
-                if sel.empty or int(sel.iloc[0]["n"]) == 0:
+                mean, std, n = _stat(
+                    acc,
+                    space=space,
+                    search_dataset=search,
+                    algorithm=algorithm,
+                    variant=variant,
+                    eval_dataset=d,
+                    split=s,
+                )
+                if n == 0:
                     row.append(Cell(NA))
                     vals.append(float("nan"))
                 else:
-                    r = sel.iloc[0]
-                    row.append(Cell(fmt_mean_std(r["mean"], r["std"], int(r["n"]), expected_n=n_runs)))
-                    vals.append(float(r["mean"]))
+                    row.append(Cell(fmt_mean_std(mean, std, n, expected_n=n_runs)))
+                    vals.append(mean)
             if simulated:
                 row.append(Cell(_fmt_cost(c["sim_mean"], c["sim_std"], int(c["sim_n"]), n_runs, sim_digits)))
                 vals.append(float("nan"))  # not ranked: a different unit from the measured cost
@@ -215,11 +226,7 @@ def table1(rs: RunSet, references: list[Reference] | None = None) -> list[Table]
                     row.append(Cell(fmt_num(mean) + (f" ± {fmt_num(std)}" if _finite(std) else "")))
                 block.append(tuple(row))
             groups.append(tuple(block))
-            tag = (
-                "QUOTED, not measured here"
-                if ref.kind == "quoted"
-                else "benchmark table, not a search result"
-            )
+            tag = "QUOTED, not measured here" if ref.kind == "quoted" else "benchmark table, not a search result"
             notes.append(f"{ref.label} ({tag}): {ref.source} [reports/references/{ref.file}]")
         if simulated:
             notes.append(
@@ -318,9 +325,7 @@ def rank_tables(rs: RunSet) -> list[Table]:
                     row.append(Cell(NA))
                 else:
                     r = m.iloc[0]
-                    row.append(
-                        Cell(fmt_mean_std(r["mean"], r["std"], int(r["n"]), digits=3, expected_n=n_runs))
-                    )
+                    row.append(Cell(fmt_mean_std(r["mean"], r["std"], int(r["n"]), digits=3, expected_n=n_runs)))
             rows.append(tuple(row))
         name = f"rank_{space}_{search}_{eval_ds}_{split}"
         tables.append(
@@ -367,50 +372,18 @@ def ablation_tables(rs: RunSet) -> list[Table]:
             f"Search cost ({unit})",
         ]
 
-        def lookup(
-            variant: str, d: str, s: str, space=space, search=search, algorithm=algorithm
-        ) -> tuple[float, float, int]:
-            sel = acc[
-                (acc["space"] == space)
-                & (acc["search_dataset"] == search)
-                & (acc["algorithm"] == algorithm)
-                & (acc["variant"] == variant)
-                & (acc["eval_dataset"] == d)
-                & (acc["split"] == s)
-            ]
-            if sel.empty:
-                return float("nan"), float("nan"), 0
-            r = sel.iloc[0]
-            return float(r["mean"]), float(r["std"]), int(r["n"])
+        group = {"space": space, "search_dataset": search, "algorithm": algorithm}
 
-        def tau(variant: str, space=space, search=search, algorithm=algorithm) -> tuple[float, float, int]:
-            sel = rank[
-                (rank["space"] == space)
-                & (rank["search_dataset"] == search)
-                & (rank["algorithm"] == algorithm)
-                & (rank["variant"] == variant)
-                & (rank["owner"] == "all")
-                & (rank["eval_dataset"] == agg.PRIMARY_EVAL[0])
-                & (rank["split"] == agg.PRIMARY_EVAL[1])
-                & (rank["arch_set"] == "all")
-                & (rank["metric"] == "kendall_tau")
-            ]
-            if sel.empty:
-                return float("nan"), float("nan"), 0
-            r = sel.iloc[0]
-            return float(r["mean"]), float(r["std"]), int(r["n"])
+        def lookup(variant: str, d: str, s: str, group=group) -> tuple[float, float, int]:
+            return _stat(acc, **group, variant=variant, eval_dataset=d, split=s)
 
-        def cost_of(
-            variant: str, space=space, search=search, algorithm=algorithm
-        ) -> tuple[float, float, int]:
-            sel = cost[
-                (cost["space"] == space)
-                & (cost["search_dataset"] == search)
-                & (cost["algorithm"] == algorithm)
-                & (cost["variant"] == variant)
-            ]
-            r = sel.iloc[0]
-            return float(r["mean"]) / 3600.0, float(r["std"]) / 3600.0, int(r["n"])
+        def tau(variant: str, group=group) -> tuple[float, float, int]:
+            primary = {"eval_dataset": agg.PRIMARY_EVAL[0], "split": agg.PRIMARY_EVAL[1]}
+            return _stat(rank, **group, variant=variant, owner="all", arch_set="all", metric="kendall_tau", **primary)
+
+        def cost_of(variant: str, group=group) -> tuple[float, float, int]:
+            mean, std, n = _stat(cost, **group, variant=variant)
+            return mean / 3600.0, std / 3600.0, n
 
         rows = []
         for variant in variants:
@@ -430,8 +403,7 @@ def ablation_tables(rs: RunSet) -> list[Table]:
         tables.append(
             Table(
                 name=f"ablation_{space}_{search}_{algorithm}",
-                title=f"Ablation: {algorithm} variants, search on "
-                f"{DATASET_LABELS.get(search, search)} ({space})",
+                title=f"Ablation: {algorithm} variants, search on {DATASET_LABELS.get(search, search)} ({space})",
                 columns=tuple(cols),
                 groups=(tuple(rows),),
                 notes=(

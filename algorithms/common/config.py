@@ -54,3 +54,19 @@ def check_eval_fields(
         )
     if max_steps < 0:
         raise InputError(f"{algorithm}.max_steps_per_epoch must be >= 0, got {max_steps}")
+
+
+def check_choices(algorithm: str, config: object, choices: dict[str, tuple[str, ...]]) -> None:
+    """InputError naming the first field whose value is not among its allowed choices."""
+    for name, allowed in choices.items():
+        value = getattr(config, name)
+        if value not in allowed:
+            raise InputError(f"{algorithm}.{name}={value!r}; allowed: {', '.join(allowed)}")
+
+
+def check_at_least(algorithm: str, config: object, minimum: int, names: tuple[str, ...]) -> None:
+    """InputError naming the first integer field below `minimum`."""
+    for name in names:
+        value = getattr(config, name)
+        if value < minimum:
+            raise InputError(f"{algorithm}.{name} must be >= {minimum}, got {value}")

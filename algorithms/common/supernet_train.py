@@ -87,6 +87,32 @@ def _weight_step(
     return loss.detach(), (logits.detach().argmax(dim=1) == y).sum()
 
 
+class _Tally:
+    """Loss and accuracy of an epoch's weight steps, summed on the device (no host sync per step)."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+        self.correct = torch.zeros((), dtype=torch.int64, device=device)
+        self.steps = self.images = 0
+
+    def add(self, loss: Tensor, correct: Tensor, n: int) -> None:
+        self.loss_sum += loss.double() * n
+        self.correct += correct
+        self.steps += 1
+        self.images += n
+
+    def stats(self, alpha_loss: float | None = None) -> EpochStats:
+        if self.steps == 0:
+            raise ValueError("the weight stream yielded no batch")
+        return EpochStats(
+            float(self.loss_sum) / self.images,
+            100.0 * int(self.correct) / self.images,
+            self.steps,
+            self.images,
+            alpha_loss,
+        )
+
+
 def train_weights_epoch(
     supernet: nn.Module,
     op_weights_fn: Callable[[], tuple[Tensor, Tensor | None]],
@@ -106,25 +132,17 @@ def train_weights_epoch(
     supernet.train()
     params = [p for p in supernet.parameters() if p.requires_grad]
     dev = next(iter(params)).device if params else torch.device("cpu")
-    loss_sum = torch.zeros((), dtype=torch.float64, device=dev)  # on device: no host sync per step
-    correct = torch.zeros((), dtype=torch.int64, device=dev)
-    steps = images = 0
+    tally = _Tally(dev)
     for x, y in stream:
         op_weights, active_mask = op_weights_fn()
         loss, corr = _weight_step(
             supernet, x, y, op_weights, active_mask, optimizer, params, grad_clip, ctx.device
         )
-        n = int(y.shape[0])
-        loss_sum += loss.double() * n
-        correct += corr
-        steps += 1
-        images += n
-    if steps == 0:
-        raise ValueError("the weight stream yielded no batch")
-    stats = EpochStats(float(loss_sum) / images, 100.0 * int(correct) / images, steps, images)
-    ctx.count(epochs=1, steps=steps, images=images, forwards=steps)
+        tally.add(loss, corr, int(y.shape[0]))
+    stats = tally.stats()
+    ctx.count(epochs=1, steps=stats.steps, images=stats.images, forwards=stats.steps)
     if log:
-        _log(ctx, stats, step=step_offset + steps, phase=log_phase, epoch=epoch, stage=stage, child=child)
+        _log(ctx, stats, step=step_offset + stats.steps, phase=log_phase, epoch=epoch, stage=stage, child=child)
     return stats
 
 
@@ -166,11 +184,9 @@ def train_darts_epoch(
     mask = mask.to(alpha.device)
     params = [p for p in supernet.parameters() if p.requires_grad]
     held_out = _cycle(held_out_stream) if train_alpha else None
-    dev = alpha.device
-    loss_sum = torch.zeros((), dtype=torch.float64, device=dev)  # on device: no host sync per step
-    alpha_loss_sum = torch.zeros((), dtype=torch.float64, device=dev)
-    correct = torch.zeros((), dtype=torch.int64, device=dev)
-    steps = images = held_images = 0
+    tally = _Tally(alpha.device)
+    alpha_loss_sum = torch.zeros((), dtype=torch.float64, device=alpha.device)
+    held_images = 0
     for x, y in weight_stream:
         if held_out is not None:
             xv, yv = next(held_out)
@@ -191,24 +207,14 @@ def train_darts_epoch(
         loss, corr = _weight_step(
             supernet, x, y, op_weights, mask, weight_optimizer, params, grad_clip, ctx.device
         )
-        n = int(y.shape[0])
-        loss_sum += loss.double() * n
-        correct += corr
-        steps += 1
-        images += n
-    if steps == 0:
-        raise ValueError("the weight stream yielded no batch")
+        tally.add(loss, corr, int(y.shape[0]))
+    stats = tally.stats(float(alpha_loss_sum) / max(tally.steps, 1) if train_alpha else None)
     alpha_fw = (1 if order == 1 else 4) if train_alpha else 0
-    stats = EpochStats(
-        float(loss_sum) / images,
-        100.0 * int(correct) / images,
-        steps,
-        images,
-        float(alpha_loss_sum) / steps if train_alpha else None,
+    ctx.count(
+        epochs=1, steps=stats.steps, images=stats.images + held_images, forwards=stats.steps * (1 + alpha_fw)
     )
-    ctx.count(epochs=1, steps=steps, images=images + held_images, forwards=steps * (1 + alpha_fw))
     if log:
-        _log(ctx, stats, step=step_offset + steps, phase=log_phase, epoch=epoch, stage=stage, child=child)
+        _log(ctx, stats, step=step_offset + stats.steps, phase=log_phase, epoch=epoch, stage=stage, child=child)
     return stats
 
 

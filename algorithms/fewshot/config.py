@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from algorithms.common.config import SupernetConfig, check_eval_fields
+from algorithms.common.config import SupernetConfig, check_at_least, check_choices, check_eval_fields
 from harness.train import SGDConfig
 
 SAMPLE_PER = ("cell", "network")
@@ -51,24 +51,18 @@ class Config:
     def __post_init__(self) -> None:
         from harness.errors import InputError
 
-        choices = {
-            "sample_per": SAMPLE_PER,
-            "inner_search": INNER_SEARCHES,
-            "score_bn_mode": BN_MODES,
-            "batch_sampling": BATCH_SAMPLINGS,
-        }
-        for name, allowed in choices.items():
-            if getattr(self, name) not in allowed:
-                raise InputError(f"fewshot.{name}={getattr(self, name)!r}; allowed: {', '.join(allowed)}")
+        check_choices(
+            "fewshot",
+            self,
+            {
+                "sample_per": SAMPLE_PER,
+                "inner_search": INNER_SEARCHES,
+                "score_bn_mode": BN_MODES,
+                "batch_sampling": BATCH_SAMPLINGS,
+            },
+        )
         if not 0 <= self.split_edge < 6:
             raise InputError(f"fewshot.split_edge={self.split_edge}; allowed: 0..5")
-        for name in (
-            "oneshot_epochs",
-            "child_epochs",
-            "candidates_per_child",
-        ):
-            if getattr(self, name) < 0:
-                raise InputError(f"fewshot.{name} must be >= 0, got {getattr(self, name)}")
-        if self.batch_size < 1:
-            raise InputError(f"fewshot.batch_size must be >= 1, got {self.batch_size}")
+        check_at_least("fewshot", self, 0, ("oneshot_epochs", "child_epochs", "candidates_per_child"))
+        check_at_least("fewshot", self, 1, ("batch_size",))
         check_eval_fields("fewshot", self.eval_batch_size, self.score_max_images, self.max_steps_per_epoch)

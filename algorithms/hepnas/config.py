@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from algorithms.common.config import SupernetConfig, check_eval_fields
+from algorithms.common.config import SupernetConfig, check_at_least, check_choices, check_eval_fields
 from harness.train import AdamConfig, SGDConfig
 
 PARTITIONS = ("gm", "exhaustive")
@@ -72,33 +72,25 @@ class Config:
 
         from .smd import SMD_MODES
 
-        choices = {
-            "partition": PARTITIONS,
-            "stage_order": STAGE_ORDERS,
-            "lr_schedule": LR_SCHEDULES,
-            "select_bn_mode": BN_MODES,
-            "kd_bn_mode": KD_BN_MODES,
-            "batch_sampling": BATCH_SAMPLINGS,
-            "smd": SMD_MODES,
-        }
-        for name, allowed in choices.items():
-            if getattr(self, name) not in allowed:
-                raise InputError(f"hepnas.{name}={getattr(self, name)!r}; allowed: {', '.join(allowed)}")
+        check_choices(
+            "hepnas",
+            self,
+            {
+                "partition": PARTITIONS,
+                "stage_order": STAGE_ORDERS,
+                "lr_schedule": LR_SCHEDULES,
+                "select_bn_mode": BN_MODES,
+                "kd_bn_mode": KD_BN_MODES,
+                "batch_sampling": BATCH_SAMPLINGS,
+                "smd": SMD_MODES,
+            },
+        )
         splits = tuple(int(s) for s in self.split_epochs)
         object.__setattr__(self, "split_epochs", splits)  # TOML gives lists; keep the frozen config hashable
         if not 1 <= len(splits) <= 3 or any(s < 0 for s in splits) or list(splits) != sorted(splits):
             raise InputError(
                 f"hepnas.split_epochs={splits!r}; need 1-3 non-decreasing epochs (NB201 has 3 hierarchies)"
             )
-        for name in (
-            "smd_epochs",
-            "final_epochs",
-            "alpha_warmup_epochs",
-            "public_t_max",
-        ):
-            if getattr(self, name) < 0:
-                raise InputError(f"hepnas.{name} must be >= 0, got {getattr(self, name)}")
-        for name in ("batch_size", "gm_batches", "max_sub_supernets"):
-            if getattr(self, name) < 1:
-                raise InputError(f"hepnas.{name} must be >= 1, got {getattr(self, name)}")
+        check_at_least("hepnas", self, 0, ("smd_epochs", "final_epochs", "alpha_warmup_epochs", "public_t_max"))
+        check_at_least("hepnas", self, 1, ("batch_size", "gm_batches", "max_sub_supernets"))
         check_eval_fields("hepnas", self.eval_batch_size, self.score_max_images, self.max_steps_per_epoch)
