@@ -6,6 +6,11 @@ through the `RunContext` the runner gives it. Weight-sharing algorithms never se
 None unless the algorithm class declares `uses_oracle = True` (the `UsesOracle` capability); the runner refuses an
 algorithm that tries to reach the oracle otherwise.
 
+Spaces: `search` receives a `harness.spaces.base.SearchSpace` object, never a name, and asks it for what it
+needs (`space.one_shot`, `space.values`, ...). An algorithm declares the space capabilities it needs in
+`requires`; the runner refuses (exit 2) a space that lacks one before any work. Architectures are the space's
+values (frozen, hashable, `to_str()`), typed `Any` here.
+
 Capabilities: an algorithm that can score architectures with its trained (sub-)supernets implements
 `SupernetScorer.score`, so the harness (not the algorithm) can measure rank correlation on a set it fixes.
 """
@@ -20,7 +25,10 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 
-from harness.spaces.nb201 import NB201Arch
+from harness.spaces.base import SearchSpace
+
+Arch = Any
+"""An architecture value of the run's space (frozen, hashable, with a canonical `to_str()`)."""
 
 
 @dataclass(frozen=True)
@@ -44,17 +52,17 @@ class StageOutcome:
     children: int
     pick: int
     remaining_space: int
-    pick_arch: NB201Arch | None = None  # the arch the stage's winner would derive now, if defined
+    pick_arch: Arch | None = None  # the arch the stage's winner would derive now, if defined
     cost: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class SearchOutcome:
-    final_arch: NB201Arch
+    final_arch: Arch
     selection_rule: str  # plain words, e.g. "per-edge argmax of masked softmax(alpha)"
     stages: tuple[StageOutcome, ...] = ()
     sub_supernets: tuple[SubSupernetOutcome, ...] = ()
-    candidates: tuple[tuple[NB201Arch, float], ...] = ()  # (arch, the algorithm's own score) it considered
+    candidates: tuple[tuple[Arch, float], ...] = ()  # (arch, the algorithm's own score) it considered
     extras: dict[str, Any] = field(default_factory=dict)  # JSON-safe
 
 
@@ -111,10 +119,11 @@ class Algorithm(Protocol):
     name: ClassVar[str]
     Config: ClassVar[type]
     uses_oracle: ClassVar[bool]
+    requires: ClassVar[tuple[str, ...]]  # space capabilities, e.g. ("one_shot",); see harness.spaces.base
 
     def __init__(self, config: Any) -> None: ...
 
-    def search(self, space: str, ctx: RunContext) -> SearchOutcome: ...
+    def search(self, space: SearchSpace, ctx: RunContext) -> SearchOutcome: ...
 
 
 @runtime_checkable
@@ -125,7 +134,7 @@ class SupernetScorer(Protocol):
     scored each arch via `owner` (e.g. "one-shot", "stage3/child2"), so per-stage correlation can be reported.
     """
 
-    def score(self, archs: Sequence[NB201Arch], ctx: RunContext) -> tuple[np.ndarray, list[str]]: ...
+    def score(self, archs: Sequence[Arch], ctx: RunContext) -> tuple[np.ndarray, list[str]]: ...
 
 
 ProgressFn = Callable[[Iterator[Any]], Iterator[Any]]

@@ -8,11 +8,14 @@ a.b=c` last. Every override is checked against the dataclass field type (bool / 
 tuple / nested dataclass / Optional / Enum); an unknown key is an `InputError` (exit 2). Nothing is ever
 `eval`-ed.
 
-Resolution order for one run: Config defaults <- preset `[algorithms.<name>]` <- experiment `[[runs]] config`
-(and one `grid` point) <- `--set`.
+Resolution order for one run: Config defaults <- preset `[algorithms.<name>]` <- preset
+`[spaces.<space>.algorithms.<name>]` (settings that differ in that space, e.g. a schedule published for it)
+<- experiment `[[runs]] config` (and one `grid` point) <- `--set`.
 
 run_id = the first 12 hex characters of sha256(canonical JSON, sorted keys, UTF-8) of
-    {"spec": RunSpec.spec_dict(), "oracle_sha256": <hash of the ground-truth table>}
+    {"spec": RunSpec.spec_dict(), "oracle_sha256": <hash of the judge of the run's space>}
+(the key keeps its historical name: for NB201 the judge is the ground-truth table, so ids are unchanged; a
+DARTS-space run hashes the surrogate; a space without a judge hashes "n/a").
 `spec_dict()` is the fully resolved spec (algorithm, full config with defaults, space, search dataset, eval
 datasets, seed, preset, variant, data spec + identity, rank-eval spec). Output paths, device, data root and
 verbosity are excluded: they are provenance, not identity.
@@ -141,7 +144,7 @@ class RunSpec:
 
     @property
     def run_id(self) -> str:
-        return compute_run_id(self.spec_dict(), oracle_sha256())
+        return compute_run_id(self.spec_dict(), judge_sha256(self.space))
 
 
 @dataclass(frozen=True)
@@ -161,14 +164,12 @@ def compute_run_id(spec_dict: Mapping[str, Any], oracle_sha: str) -> str:
     return hashlib.sha256(canonical_json(payload).encode("utf-8")).hexdigest()[:12]
 
 
-@functools.lru_cache(maxsize=1)
-def oracle_sha256() -> str:
-    """SHA-256 of the packaged ground-truth table ("n/a" while no oracle is installed)."""
-    try:
-        from harness.oracle.table import load_oracle
-    except ImportError:
-        return "n/a"
-    return str(load_oracle().sha256)
+@functools.cache
+def judge_sha256(space: str) -> str:
+    """SHA-256 identity of the judge of space `space` ("n/a" for a space without one)."""
+    from harness.spaces import get_space
+
+    return str(get_space(space).judge.sha256)
 
 
 def to_jsonable(value: Any) -> Any:
@@ -374,7 +375,10 @@ def load_preset(name: str) -> dict[str, Any]:
     if not path.is_file() or "preset" not in _read_toml(path):
         raise InputError(f"unknown preset {name!r}; allowed: {', '.join(preset_names())}")
     doc = _read_toml(path)
-    _check_keys(doc, ("preset", "data", "rank_eval", "experiment", "algorithms"), f"preset {name}")
+    _check_keys(doc, ("preset", "data", "rank_eval", "experiment", "algorithms", "spaces"), f"preset {name}")
+    for space, table in doc.get("spaces", {}).items():
+        registry.check_space(space)
+        _check_keys(table, ("algorithms",), f"preset {name} [spaces.{space}]")
     return doc
 
 
@@ -414,11 +418,13 @@ def resolve_config(
     algorithm: str,
     preset_doc: Mapping[str, Any],
     *,
+    space: str | None = None,
     toml_overrides: Mapping[str, Any] = (),
     set_overrides: Mapping[str, str] = (),
 ) -> Any:
-    """The algorithm's Config: defaults <- preset [algorithms.<name>] <- TOML overrides <- --set strings."""
-    cls = registry.algorithm_config_class(registry.check_algorithm(algorithm))
+    """The algorithm's Config: defaults <- preset [algorithms.<name>] <- preset [spaces.<space>.algorithms.<name>]
+    <- TOML overrides <- --set strings."""
+    cls = registry.algorithm_config_class(registry.check_algorithm(algorithm, jobs=True))
     try:
         cfg = cls()
     except TypeError as exc:
@@ -427,6 +433,13 @@ def resolve_config(
     name = preset_doc.get("preset", {}).get("name", "?")
     cfg = apply_overrides(
         cfg, _flatten(preset_table), from_text=False, where=f"preset {name} [algorithms.{algorithm}]"
+    )
+    space_table = preset_doc.get("spaces", {}).get(space, {}).get("algorithms", {}).get(algorithm, {})
+    cfg = apply_overrides(
+        cfg,
+        _flatten(space_table),
+        from_text=False,
+        where=f"preset {name} [spaces.{space}.algorithms.{algorithm}]",
     )
     cfg = apply_overrides(cfg, _flatten(dict(toml_overrides)), from_text=False, where=f"{algorithm} config")
     return apply_overrides(cfg, dict(set_overrides), from_text=True, where=f"--set ({algorithm})")
@@ -473,9 +486,13 @@ def build_run_spec(
     data_root: str | None = None,
 ) -> RunSpec:
     """Resolve one run from its parts (the `search` command and grid expansion both come through here)."""
-    registry.check_algorithm(algorithm)
-    registry.check_space(space)
+    registry.check_algorithm(algorithm, jobs=True)
+    from harness.spaces import get_space
+    from harness.spaces.base import check_requirements
+
+    space_obj = get_space(space)
     _check_dataset(search_dataset, "search dataset")
+    space_obj.check_dataset(search_dataset, "search dataset")
     for ds in eval_datasets:
         _check_dataset(ds, "eval dataset")
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
@@ -488,7 +505,9 @@ def build_run_spec(
     )
     rank_spec = _rank_spec(doc, dict(rank_eval), where)
     rank_spec = apply_overrides(rank_spec, set_rank, from_text=True, where="--set rank_eval")
-    cfg = resolve_config(algorithm, doc, toml_overrides=config, set_overrides=set_algo)
+    cfg = resolve_config(algorithm, doc, space=space, toml_overrides=config, set_overrides=set_algo)
+    requires = getattr(registry.resolve_algorithm(algorithm), "requires", ())
+    check_requirements(space_obj, requires, f"algorithm {algorithm!r}")
     dev = device or doc.get("preset", {}).get("device", "auto")
     if dev not in DEVICES:
         raise InputError(f"device {dev!r} is not allowed; allowed: {', '.join(DEVICES)}")
@@ -572,7 +591,7 @@ def experiment_from_dict(
                 out.append(
                     build_run_spec(
                         algorithm=run["algorithm"],
-                        space=exp.get("space", "nb201"),
+                        space=exp.get("space", registry.DEFAULT_SPACE),
                         search_dataset=exp.get("search_dataset", "cifar10"),
                         eval_datasets=tuple(exp.get("eval_datasets", DATASETS)),
                         seed=seed,

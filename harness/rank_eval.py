@@ -1,11 +1,12 @@
 """Rank-correlation evaluation (algorithms.md section 8): the harness fixes and hashes the arch set, the
 algorithm's `SupernetScorer.score` scores it, and ground truth is joined here, never by the algorithm.
 
-Arch sets (`RankEvalSpec.set`): `sample` (n archs uniform without replacement from the 15,625), `all`,
-`connected` (the 15,284 cells with a path from input to output), `noniso` (the smallest index of each of the
-6,466 isomorphism classes). The sample is drawn by sorting indices by sha256(f"{seed}:{index}"), so the set
-depends on nothing but (seed, n): identical across processes, platforms and numpy versions. The set's hash
-covers its name and its sorted index list.
+Arch sets (`RankEvalSpec.set`), from the space's enumeration capability (harness.spaces.base.Enumeration):
+`sample` (n archs uniform without replacement from the whole space; NB201: of 15,625), and the space's named
+sets (NB201: `all`, `connected` = the 15,284 cells with a path from input to output, `noniso` = the smallest
+index of each of the 6,466 isomorphism classes). The sample is drawn by sorting indices by
+sha256(f"{seed}:{index}"), so the set depends on nothing but (seed, n): identical across processes,
+platforms and numpy versions. The set's hash covers its name and its sorted index list.
 
 Metrics are computed for every ground-truth target (dataset, split; 200 epochs, seed mean), for owner "all"
 and for each owning (sub-)supernet when there is more than one, on the whole set ("all") and its connected
@@ -18,13 +19,21 @@ import hashlib
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
 
 from harness import metrics
-from harness.spaces.nb201 import NUM_ARCHS, all_archs, connected_mask
+from harness.spaces.base import Enumeration
+
+
+def connected_flags(enum: Enumeration, indices: Sequence[int]) -> np.ndarray:
+    """Whether each index belongs to the space's "connected" set (all True when the space names none)."""
+    try:
+        members = np.asarray(enum.arch_set("connected"), dtype=np.int64)
+    except ValueError:
+        return np.ones(len(indices), dtype=bool)
+    return np.isin(np.asarray(indices, dtype=np.int64), members)
 
 GT_EPOCHS = 200
 GT_SEED = "mean"
@@ -40,43 +49,29 @@ class ArchSet:
     sha256: str
 
 
-def _sample_indices(n: int, seed: int) -> list[int]:
-    keys = [hashlib.sha256(f"{seed}:{i}".encode()).digest() for i in range(NUM_ARCHS)]
-    order = sorted(range(NUM_ARCHS), key=keys.__getitem__)
+def _sample_indices(n: int, seed: int, num_archs: int) -> list[int]:
+    keys = [hashlib.sha256(f"{seed}:{i}".encode()).digest() for i in range(num_archs)]
+    order = sorted(range(num_archs), key=keys.__getitem__)
     return sorted(order[:n])
 
 
-@lru_cache(maxsize=1)
-def _noniso_indices() -> tuple[int, ...]:
-    seen: dict[str, int] = {}
-    for i, arch in enumerate(all_archs()):
-        seen.setdefault(arch.isomorph_key(), i)
-    return tuple(sorted(seen.values()))
-
-
-def build_arch_set(set_name: str, *, n: int = 1000, seed: int = 0) -> ArchSet:
+def build_arch_set(enum: Enumeration, set_name: str, *, n: int = 1000, seed: int = 0) -> ArchSet:
     """The fixed architecture set for rank evaluation (ValueError for an unknown set name or bad n)."""
     if set_name == "sample":
-        if not 1 <= n <= NUM_ARCHS:
-            raise ValueError(f"sample size n={n}; allowed 1..{NUM_ARCHS}")
-        name, idx = f"sample(n={n},seed={seed})", _sample_indices(n, seed)
-    elif set_name == "all":
-        name, idx = "all", list(range(NUM_ARCHS))
-    elif set_name == "connected":
-        name, idx = "connected", [int(i) for i in np.flatnonzero(connected_mask())]
-    elif set_name == "noniso":
-        name, idx = "noniso", list(_noniso_indices())
+        if not 1 <= n <= enum.num_archs:
+            raise ValueError(f"sample size n={n}; allowed 1..{enum.num_archs}")
+        name, idx = f"sample(n={n},seed={seed})", _sample_indices(n, seed, enum.num_archs)
     else:
-        raise ValueError(f"unknown arch set {set_name!r}; allowed: sample, all, connected, noniso")
+        name, idx = set_name, list(enum.arch_set(set_name))
     text = name + ":" + ",".join(map(str, idx))
     return ArchSet(name=name, indices=tuple(idx), sha256=hashlib.sha256(text.encode("ascii")).hexdigest())
 
 
-def arch_set_for(spec: Any) -> ArchSet | None:
-    """The set of a `harness.config.RankEvalSpec` (None when set = "none")."""
+def arch_set_for(spec: Any, enum: Enumeration) -> ArchSet | None:
+    """The set of a `harness.config.RankEvalSpec` in the space `enum` enumerates (None when set = "none")."""
     if spec.set == "none":
         return None
-    return build_arch_set(spec.set, n=spec.n, seed=spec.seed)
+    return build_arch_set(enum, spec.set, n=spec.n, seed=spec.seed)
 
 
 def _num(value: float | None) -> float | None:
@@ -87,11 +82,11 @@ def _num(value: float | None) -> float | None:
 
 
 def metric_rows(
-    scores: np.ndarray, truth: np.ndarray, indices: np.ndarray
+    scores: np.ndarray, truth: np.ndarray, indices: np.ndarray, conn: np.ndarray
 ) -> list[tuple[str, int, str, float | None]]:
-    """(arch_set, n, metric, value) rows for the whole set and its connected members; NaN -> None (n/a)."""
+    """(arch_set, n, metric, value) rows for the whole set and its connected members (`conn`, aligned with
+    `indices`); NaN -> None (n/a)."""
     rows: list[tuple[str, int, str, float | None]] = []
-    conn = connected_mask()[indices]
     for arch_set, keep in (("all", np.ones(indices.size, dtype=bool)), ("connected", conn)):
         x, y, idx = scores[keep], truth[keep], indices[keep]
         n = int(x.size)
@@ -120,10 +115,13 @@ def rank_table(
     owners: Sequence[str],
     indices: Sequence[int],
     truths: dict[tuple[str, str], np.ndarray],
+    connected: Sequence[bool] | np.ndarray,
 ) -> list[dict[str, Any]]:
-    """rank.csv rows (RANK_COLUMNS as dict keys) for every target and owner ("all" + each owner if > 1)."""
+    """rank.csv rows (RANK_COLUMNS as dict keys) for every target and owner ("all" + each owner if > 1);
+    `connected[i]` says whether arch i belongs to the "connected" subset."""
     s = np.asarray(scores, dtype=np.float64)
     idx = np.asarray(indices, dtype=np.int64)
+    conn = np.asarray(connected, dtype=bool)
     own = np.asarray(list(owners), dtype=object)
     groups: list[tuple[str, np.ndarray]] = [("all", np.ones(idx.size, dtype=bool))]
     distinct = sorted(set(own.tolist()))
@@ -132,7 +130,7 @@ def rank_table(
     out: list[dict[str, Any]] = []
     for (dataset, split), truth in truths.items():
         for owner, mask in groups:
-            for arch_set, n, metric, value in metric_rows(s[mask], np.asarray(truth)[mask], idx[mask]):
+            for arch_set, n, metric, value in metric_rows(s[mask], np.asarray(truth)[mask], idx[mask], conn[mask]):
                 out.append(
                     {
                         "owner": owner,

@@ -24,8 +24,18 @@ ALGORITHMS: dict[str, str] = {
     "random_search": "algorithms.random_search:RandomSearch",
 }
 
+JOBS: dict[str, str] = {
+    "train": "algorithms.train:TrainFromScratch",
+}
+"""Runs that use the algorithm contract but are not search methods (never part of `compare`)."""
+
+DEFAULT_SPACE = "nb201"
+"""The space a command uses when none is named."""
+
 SPACES: dict[str, str] = {
-    "nb201": "harness.spaces.nb201",
+    "nb201": "harness.spaces.nb201.space:SPACE",
+    "darts": "harness.spaces.darts.space:SPACE",
+    "darts-s5": "harness.spaces.darts.space:SPACE_S5",
 }
 
 
@@ -33,8 +43,9 @@ def algorithm_names() -> tuple[str, ...]:
     return tuple(ALGORITHMS)
 
 
-def check_algorithm(name: str) -> str:
-    if name not in ALGORITHMS:
+def check_algorithm(name: str, *, jobs: bool = False) -> str:
+    """`name` if it is a registered algorithm (or, with jobs=True, a job such as `train`)."""
+    if name not in ALGORITHMS and not (jobs and name in JOBS):
         raise InputError(f"unknown algorithm {name!r}; allowed: {', '.join(ALGORITHMS)}")
     return name
 
@@ -45,8 +56,13 @@ def check_space(name: str) -> str:
     return name
 
 
+def resolve_space(name: str) -> Any:
+    """The `SearchSpace` object registered under `name` (imported now)."""
+    return _import_target(SPACES[check_space(name)])
+
+
 def algorithm_target(name: str) -> str:
-    return ALGORITHMS[check_algorithm(name)]
+    return {**ALGORITHMS, **JOBS}[check_algorithm(name, jobs=True)]
 
 
 def _import_target(target: str) -> Any:
@@ -65,7 +81,7 @@ def resolve_algorithm(name: str) -> type:
     allowed."""
     target = algorithm_target(name)
     cls = _import_target(target)
-    for attr in ("name", "Config", "uses_oracle", "search"):
+    for attr in ("name", "Config", "uses_oracle", "requires", "search"):
         if not hasattr(cls, attr):
             raise TypeError(f"{target} does not implement the Algorithm protocol (missing {attr!r})")
     return cls

@@ -9,7 +9,7 @@ Public API (used by the `search`, `run`, `ablate` and `compare` commands):
     run_dir_for(spec: RunSpec, root: Path) -> Path                       # root/<algorithm>/<run_id>
     run_specs(specs: Sequence[RunSpec], root: Path, *, show_progress=None) -> list[RunResult]
         Sequential local executor: each spec into run_dir_for(spec, root), completed runs skipped.
-    expand_grid(points: Iterable[GridPoint], *, space="nb201", search_dataset="cifar10", preset="smoke",
+    expand_grid(points: Iterable[GridPoint], *, space, search_dataset="cifar10", preset="smoke",
                 eval_datasets=DATASETS, set_overrides={}, data={}, rank_eval={}, device=None,
                 data_root=None) -> list[RunSpec]
         GridPoint(algorithm, seed, config={dotted key: TOML-typed value}, variant="") from harness.config.
@@ -18,13 +18,16 @@ Public API (used by the `search`, `run`, `ablate` and `compare` commands):
 
 Run directory (design.md section 6, schema in harness.records): spec.json first with status "running" and
 replaced atomically at the end (ok | failed with error {type, message, traceback} | interrupted); records.csv
-(algorithm logs, stage rows, cost rows); archs.csv (final, stage_pick, child, candidate, rank_eval rows,
-ground truth joined for every eval dataset x {valid, test} at 200 epochs, seed mean); rank.csv (SupernetScorer
-only); artifacts/.
+(algorithm logs, stage rows, cost rows); archs.csv (final, stage_pick, child, candidate, rank_eval rows, with
+the space judge's value for each of its targets: NB201 ground truth for every eval dataset x {valid, test} at
+200 epochs, seed mean; the DARTS surrogate's CIFAR-10 valid prediction, its label in spec.json's provenance);
+rank.csv (SupernetScorer in an enumerable space with a judge); artifacts/.
 
-Ground truth is loaded here and only here; an algorithm gets it through ctx.oracle only if it declares
-`uses_oracle = True` (the runner then charges its simulated training time, table train time per epoch x
-epochs, as phase "simulated_train"). torch is imported lazily (inside `execute`), so `status` stays fast.
+The run's space is resolved here (`harness.spaces.get_space(spec.space)`) and handed to the algorithm as an
+object. Its judge (a benchmark table, a surrogate, or none) is asked here and only here; an algorithm gets the
+benchmark oracle through ctx.oracle only if it declares `uses_oracle = True` (the runner then charges its
+simulated training time, table train time per epoch x epochs, as phase "simulated_train"). torch is imported
+lazily (inside `execute`), so `status` stays fast.
 """
 
 from __future__ import annotations
@@ -42,11 +45,9 @@ from pathlib import Path
 from typing import Any
 
 from harness import provenance, rank_eval, records, registry
-from harness.config import DATASETS, GT_SPLITS, GridPoint, RunSpec, build_run_spec, oracle_sha256
+from harness.config import DATASETS, GridPoint, RunSpec, build_run_spec
 from harness.errors import InputError
-
-GT_EPOCHS = 200
-GT_SEED = "mean"
+from harness.spaces import get_space
 
 
 @dataclass(frozen=True)
@@ -184,13 +185,15 @@ def _execute_locked(
     if not resume:
         (run_dir / records.RECORDS_FILE).unlink(missing_ok=True)
     attempt = int(((previous or {}).get("resume") or {}).get("attempt", 0)) + 1
+    judge = get_space(spec.space).judge
     doc: dict[str, Any] = {
         "schema_version": records.SCHEMA_VERSION,
         "run_id": run_id,
         "spec": spec.spec_dict(),
         "provenance": {
             **provenance.collect(spec.device),
-            "oracle_sha256": oracle_sha256(),
+            "oracle_sha256": judge.sha256,
+            "judge": {"name": judge.name, "kind": judge.kind, "label": judge.label, "sha256": judge.sha256},
             "data_identity": None,
             "rank_eval_sha256": None,
             "overrides": dict(spec.overrides),
@@ -241,6 +244,7 @@ def _run(
     from harness.cost import CostMeter, PhaseCost
 
     cls = registry.resolve_algorithm(spec.algorithm)
+    space = get_space(spec.space)
     device = train.resolve_device(spec.device)
     train.set_deterministic(spec.seed)
     doc["provenance"].update(provenance.device_info(device))
@@ -248,7 +252,8 @@ def _run(
     doc["provenance"]["data_identity"] = getattr(data, "identity", None)
     meter = CostMeter(device.type)
     uses_oracle = bool(getattr(cls, "uses_oracle", False))
-    oracle = _load_oracle(spec.space)
+    judge = space.judge
+    oracle = getattr(judge, "oracle", None) if uses_oracle else None
     ctx = LocalRunContext(
         seed=spec.seed,
         device=device,
@@ -263,7 +268,7 @@ def _run(
     try:
         algorithm = cls(spec.config)
         search_start = time.perf_counter()
-        outcome = algorithm.search(spec.space, ctx)
+        outcome = algorithm.search(space, ctx)
         search_wall = time.perf_counter() - search_start
         if ctx.oracle_access_refused and not uses_oracle:
             raise OracleAccessRefused(
@@ -278,19 +283,20 @@ def _run(
         search_phases = meter.phases()
         extra_phases: list[PhaseCost] = []
         if uses_oracle:
-            extra_phases.append(_simulated_train(outcome, oracle, spec))
+            extra_phases.append(_simulated_train(outcome, oracle, spec, judge.epochs))
 
         stage_rows = _stage_records(outcome)
         ctx._records.append(stage_rows)  # noqa: SLF001 - the runner owns the records file
-        arch_rows = _arch_rows(outcome, oracle, spec)
+        arch_rows = _arch_rows(outcome, space, spec)
 
         rank_rows: list[dict[str, Any]] = []
-        if isinstance(algorithm, SupernetScorer) and spec.rank_eval.set != "none" and spec.space == "nb201":
-            arch_set = rank_eval.arch_set_for(spec.rank_eval)
+        rankable = space.enumeration is not None and judge.kind != "none"
+        if isinstance(algorithm, SupernetScorer) and spec.rank_eval.set != "none" and rankable:
+            arch_set = rank_eval.arch_set_for(spec.rank_eval, space.enumeration)
             assert arch_set is not None
             doc["provenance"]["rank_eval_sha256"] = arch_set.sha256
             doc["provenance"]["rank_eval_set"] = {"name": arch_set.name, "n": len(arch_set.indices)}
-            rank_rows, rank_arch_rows = _rank_eval(algorithm, ctx, arch_set, oracle, spec, np)
+            rank_rows, rank_arch_rows = _rank_eval(algorithm, ctx, arch_set, space, spec, np)
             arch_rows += rank_arch_rows
 
         cost_rows = _cost_rows(search_phases, meter.phases(), extra_phases, search_wall)
@@ -302,7 +308,7 @@ def _run(
             "final_arch": outcome.final_arch.to_str()
             if hasattr(outcome.final_arch, "to_str")
             else str(outcome.final_arch),
-            "final_index": _index_of(outcome.final_arch),
+            "final_index": _index_of(space, outcome.final_arch),
             "selection_rule": outcome.selection_rule,
             "partitions": [
                 {"stage": s.stage, "child": s.child, "partition": s.partition, "selected": s.selected}
@@ -349,37 +355,27 @@ def _build_data(spec: RunSpec, device: Any) -> Any:
     )
 
 
-def _load_oracle(space: str) -> Any:
-    if space != "nb201":
-        return None  # no tabular oracle (DARTS space): ground truth stays n/a
-    from harness.oracle.table import load_oracle
-
-    return load_oracle()
-
-
-def _index_of(arch: Any) -> int | None:
-    try:
-        return int(arch.index)
-    except (AttributeError, TypeError, ValueError, LookupError):
+def _index_of(space: Any, arch: Any) -> int | None:
+    """The arch's index in an enumerable space, else None."""
+    if space.enumeration is None or arch is None:
         return None
+    return int(space.enumeration.index(arch))
 
 
 # ------------------------------------------------------------------------------------------- archs.csv
-def _gt(oracle: Any, archs: Sequence[Any], spec: RunSpec) -> dict[tuple[str, str], tuple[Any, Any]]:
-    """{(dataset, split): (values, n_seeds)} for every eval dataset x {valid, test}."""
-    out = {}
-    if oracle is None or not archs:
-        return out
-    for dataset in spec.eval_datasets:
-        for split in GT_SPLITS:
-            res = oracle.accuracy(list(archs), dataset=dataset, split=split, epochs=GT_EPOCHS, seed=GT_SEED)
-            out[(dataset, split)] = (res.values, res.n_seeds)
-    return out
+def _gt(judge: Any, archs: Sequence[Any], spec: RunSpec) -> dict[tuple[str, str], tuple[Any, Any]]:
+    """{(dataset, split): (values, n_seeds)} for every target the judge has for the eval datasets."""
+    if not archs:
+        return {}
+    return {
+        (dataset, split): judge.accuracy(list(archs), dataset=dataset, split=split)
+        for dataset, split in judge.targets(spec.eval_datasets)
+    }
 
 
-def _arch_rows(outcome: Any, oracle: Any, spec: RunSpec) -> list[dict[str, Any]]:
-    """final / stage_pick / child / candidate rows; every arch row repeated per eval dataset x split with
-    GT."""
+def _arch_rows(outcome: Any, space: Any, spec: RunSpec) -> list[dict[str, Any]]:
+    """final / stage_pick / child / candidate rows; every arch row repeated per judge target (eval dataset x
+    split) with the judge's value; one row without a value when the space has no judge."""
     entries: list[dict[str, Any]] = [
         {"role": "final", "arch": outcome.final_arch, "score": None, "score_name": ""}
     ]
@@ -439,7 +435,9 @@ def _arch_rows(outcome: Any, oracle: Any, spec: RunSpec) -> list[dict[str, Any]]
 
     with_arch = [e["arch"] for e in entries if e["arch"] is not None]
     unique = list(dict.fromkeys(with_arch))
-    gt = _gt(oracle, unique, spec)
+    judge = space.judge
+    gt = _gt(judge, unique, spec)
+    targets = judge.targets(spec.eval_datasets) or (("", ""),)
     pos = {a: i for i, a in enumerate(unique)}
     rows: list[dict[str, Any]] = []
     for e in entries:
@@ -454,20 +452,19 @@ def _arch_rows(outcome: Any, oracle: Any, spec: RunSpec) -> list[dict[str, Any]]
         if arch is None:
             rows.append({**base, "arch": "", "index": None})
             continue
-        base.update(arch=arch.to_str() if hasattr(arch, "to_str") else str(arch), index=_index_of(arch))
-        for dataset in spec.eval_datasets:
-            for split in GT_SPLITS:
-                values = gt.get((dataset, split))
-                rows.append(
-                    {
-                        **base,
-                        "eval_dataset": dataset,
-                        "split": split,
-                        "epochs": GT_EPOCHS,
-                        "gt_acc": None if values is None else float(values[0][pos[arch]]),
-                        "n_seeds": None if values is None else int(values[1][pos[arch]]),
-                    }
-                )
+        base.update(arch=arch.to_str(), index=_index_of(space, arch))
+        for dataset, split in targets:
+            values = gt.get((dataset, split))
+            rows.append(
+                {
+                    **base,
+                    "eval_dataset": dataset,
+                    "split": split,
+                    "epochs": judge.epochs,
+                    "gt_acc": None if values is None else float(values[0][pos[arch]]),
+                    "n_seeds": None if values is None else int(values[1][pos[arch]]),
+                }
+            )
     return rows
 
 
@@ -492,11 +489,10 @@ _OWNER_RE = re.compile(r"^stage(\d+)/child(\d+)$")
 
 
 def _rank_eval(
-    algorithm: Any, ctx: Any, arch_set: Any, oracle: Any, spec: RunSpec, np: Any
+    algorithm: Any, ctx: Any, arch_set: Any, space: Any, spec: RunSpec, np: Any
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    from harness.spaces.nb201 import NB201Arch
-
-    archs = [NB201Arch.from_index(i) for i in arch_set.indices]
+    enum, judge = space.enumeration, space.judge
+    archs = [enum.from_index(i) for i in arch_set.indices]
     with ctx.phase("rank_eval"):
         scores, owners = algorithm.score(archs, ctx)
     scores = np.asarray(scores, dtype=np.float64).reshape(-1)
@@ -509,12 +505,11 @@ def _rank_eval(
     truths: dict[tuple[str, str], Any] = {}
     n_seeds: dict[tuple[str, str], Any] = {}
     for dataset, split in spec.rank_eval.target_pairs():
-        res = oracle.accuracy(
-            list(arch_set.indices), dataset=dataset, split=split, epochs=GT_EPOCHS, seed=GT_SEED
-        )
-        truths[(dataset, split)] = np.asarray(res.values, dtype=np.float64)
-        n_seeds[(dataset, split)] = np.asarray(res.n_seeds)
-    rows = rank_eval.rank_table(scores, owners, arch_set.indices, truths)
+        values, seeds = judge.accuracy(archs, dataset=dataset, split=split)
+        truths[(dataset, split)] = np.asarray(values, dtype=np.float64)
+        n_seeds[(dataset, split)] = np.asarray(seeds)
+    connected = rank_eval.connected_flags(enum, arch_set.indices)
+    rows = rank_eval.rank_table(scores, owners, arch_set.indices, truths, connected)
     arch_rows: list[dict[str, Any]] = []
     for i, arch in enumerate(archs):
         m = _OWNER_RE.match(owners[i])
@@ -531,7 +526,7 @@ def _rank_eval(
                     "score_name": rank_eval.SCORE_NAME,
                     "eval_dataset": dataset,
                     "split": split,
-                    "epochs": GT_EPOCHS,
+                    "epochs": judge.epochs,
                     "gt_acc": float(truth[i]),
                     "n_seeds": int(n_seeds[(dataset, split)][i]),
                 }
@@ -540,13 +535,13 @@ def _rank_eval(
 
 
 # ----------------------------------------------------------------------------------------------- cost
-def _simulated_train(outcome: Any, oracle: Any, spec: RunSpec) -> Any:
+def _simulated_train(outcome: Any, oracle: Any, spec: RunSpec, oracle_epochs: int) -> Any:
     """Phase "simulated_train": the benchmark's train time of every arch an oracle-driven algorithm
     evaluated."""
     from harness.cost import PhaseCost
 
     extras = outcome.extras
-    epochs = int(extras.get("oracle_epochs", GT_EPOCHS))
+    epochs = int(extras.get("oracle_epochs", oracle_epochs))
     dataset = str(extras.get("oracle_dataset", spec.search_dataset))
     split = str(extras.get("oracle_split", "valid"))
     archs = [a for a, _ in outcome.candidates] or [outcome.final_arch]
@@ -613,7 +608,7 @@ def run_specs(specs: Sequence[RunSpec], root: Path, *, show_progress: bool | Non
 def expand_grid(
     points: Iterable[GridPoint],
     *,
-    space: str = "nb201",
+    space: str,
     search_dataset: str = "cifar10",
     preset: str = "smoke",
     eval_datasets: Sequence[str] = DATASETS,

@@ -53,6 +53,19 @@ def final_accuracy(rs: RunSet) -> pd.DataFrame:
     return summarize(per_run, [*GROUP_KEYS, *EVAL_KEYS], "gt_acc")
 
 
+def trained_accuracy(rs: RunSet) -> pd.DataFrame:
+    """Seed aggregate, per search group, of the test accuracy measured by training its runs' final
+    architectures from scratch (`train` runs of the same space, on the search data set). A run whose final
+    architecture has no such run does not count (n says how many did); several train runs of one
+    architecture (seeds) are averaged first."""
+    final_arch = rs.archs[rs.archs["role"] == "final"][["run_id", "arch"]].drop_duplicates("run_id")
+    trained = rs.trained_runs.dropna(subset=["trained_test_acc_pct"]).merge(final_arch, on="run_id")
+    measured = trained.groupby(["space", "search_dataset", "arch"])["trained_test_acc_pct"].mean().reset_index()
+    finals = rs.ok_runs[["run_id", *GROUP_KEYS]].merge(final_arch, on="run_id")
+    joined = finals.merge(measured, on=["space", "search_dataset", "arch"], how="left")
+    return summarize(joined, list(GROUP_KEYS), "trained_test_acc_pct")
+
+
 def search_cost(rs: RunSet) -> pd.DataFrame:
     """Seed aggregate of search device seconds per group, with the device kinds that produced it."""
     ok = rs.ok_runs

@@ -64,8 +64,13 @@ RUN_COLUMNS: tuple[str, ...] = (
     "finished_at",
     "search_cost_s",
     "simulated_cost_s",
+    "trained_test_acc_pct",
     "error",
 )
+
+#: the algorithm name of training-from-scratch runs (`nas-harness train`): a judge of other runs' finals,
+#: never a method row of its own
+TRAIN_JOB = "train"
 
 #: cost metrics the runner writes into records.csv (phase = the cost phase)
 COST_METRICS: tuple[str, ...] = ("wall_s", "device_s", "epochs", "steps", "images", "forwards", "peak_mem_mb")
@@ -90,7 +95,14 @@ class RunSet:
 
     @property
     def ok_runs(self) -> pd.DataFrame:
-        return self.runs[self.runs["status"] == "ok"]
+        """Completed search runs (training-from-scratch runs excluded: see `trained_runs`)."""
+        return self.runs[(self.runs["status"] == "ok") & (self.runs["algorithm"] != TRAIN_JOB)]
+
+    @property
+    def trained_runs(self) -> pd.DataFrame:
+        """Completed training-from-scratch runs: space, search_dataset (= the data set trained and tested on)
+        and trained_test_acc_pct; the trained architecture is the run's final row in `archs`."""
+        return self.runs[(self.runs["status"] == "ok") & (self.runs["algorithm"] == TRAIN_JOB)]
 
 
 def discover(root: Path) -> list[Path]:
@@ -212,6 +224,7 @@ def load_run(run_dir: Path) -> tuple[dict[str, Any], pd.DataFrame, pd.DataFrame,
     rank = _read_table(Path(run_dir) / RANK_FILE, RANK_COLUMNS, ("n", "value"))
     device = str(prov.get("device") or "unknown")
     error = doc.get("error") or {}
+    outcome = doc.get("outcome") or {}
     run = {
         "run_id": str(doc["run_id"]),
         "run_dir": str(run_dir),
@@ -234,6 +247,7 @@ def load_run(run_dir: Path) -> tuple[dict[str, Any], pd.DataFrame, pd.DataFrame,
         "finished_at": doc.get("finished_at"),
         "search_cost_s": search_cost_s(records),
         "simulated_cost_s": simulated_cost_s(records),
+        "trained_test_acc_pct": (outcome.get("extras") or {}).get("trained_test_acc_pct"),
         "error": (f"{error.get('type')}: {error.get('message')}" if error else None),
     }
     for frame in (records, archs, rank):

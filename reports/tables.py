@@ -146,17 +146,22 @@ def _stat(frame: pd.DataFrame, **equal: object) -> tuple[float, float, int]:
     return float(r["mean"]), float(r["std"]), int(r["n"])
 
 
+TRAINED_COLUMN = "Trained from scratch (test %)"
+
+
 def table1(rs: RunSet, references: list[Reference] | None = None) -> list[Table]:
     """NB201 paper layout, one table per (space, search dataset)."""
     references = load_references() if references is None else references
     acc = agg.final_accuracy(rs)
     cost = agg.search_cost(rs)
+    trained = agg.trained_accuracy(rs)
     ok = rs.ok_runs
     unit = agg.cost_unit(ok["device_kind"])
     tables = []
     for (space, search), group_runs in ok.groupby(["space", "search_dataset"], sort=True):
         cols = ["Method", "n", f"Search cost ({unit})"]
         cols += [f"{DATASET_LABELS.get(d, d)} {s}" for d, s in agg.EVAL_COLUMNS]
+        cols.append(TRAINED_COLUMN)
         group_cost = cost[(cost["space"] == space) & (cost["search_dataset"] == search)]
         simulated = bool((group_cost["sim_n"] > 0).any())
         cost_digits = _column_digits(group_cost["mean"])
@@ -191,6 +196,9 @@ def table1(rs: RunSet, references: list[Reference] | None = None) -> list[Table]
                 else:
                     row.append(Cell(fmt_mean_std(mean, std, n, expected_n=n_runs)))
                     vals.append(mean)
+            mean, std, n = _stat(trained, space=space, search_dataset=search, algorithm=algorithm, variant=variant)
+            row.append(Cell(fmt_mean_std(mean, std, n, expected_n=n_runs) if n else NA))
+            vals.append(mean if n else float("nan"))
             if simulated:
                 row.append(Cell(_fmt_cost(c["sim_mean"], c["sim_std"], int(c["sim_n"]), n_runs, sim_digits)))
                 vals.append(float("nan"))  # not ranked: a different unit from the measured cost
@@ -206,6 +214,9 @@ def table1(rs: RunSet, references: list[Reference] | None = None) -> list[Table]
             f"training and without the harness's rank evaluation) / 3600, in {unit}.",
             "Bold = best per column among the measured rows only (lowest cost, highest accuracy); "
             "reference rows never take part.",
+            f"{TRAINED_COLUMN}: test accuracy measured by `nas-harness train` runs of the final architectures "
+            f"found in this directory (same space, trained on {DATASET_LABELS.get(search, search)}); n = runs "
+            "whose final architecture was trained; n/a = none was.",
         ]
         for ref in references:
             if ref.space != space:

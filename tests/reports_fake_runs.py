@@ -101,6 +101,12 @@ def make_run(
             "versions": {"python": "3.11"},
             "device": device,
             "oracle_sha256": "f" * 64,
+            "judge": {
+                "name": "nb201-table",
+                "kind": "benchmark",
+                "label": "NAS-Bench-201 ground truth (200 epochs, seed mean)",
+                "sha256": "f" * 64,
+            },
             "data_identity": f"synthetic:{search_dataset}:seed={seed}",
             "rank_eval_sha256": "e" * 64,
         },

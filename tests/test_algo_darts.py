@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 
-from algorithms.common.alpha import derive_argmax, full_mask
+from algorithms.common.alpha import derive, full_mask
 from algorithms.darts import Config, Darts
 from algorithms.darts import search as darts_search
 from algorithms.darts.config import SupernetConfig
@@ -13,7 +15,11 @@ from harness.api import Algorithm, SupernetScorer
 from harness.context import LocalRunContext, make_test_context
 from harness.data import synthetic_search_data
 from harness.errors import InputError
+from harness.spaces import get_space
+from harness.spaces.base import check_requirements
 from harness.spaces.nb201 import NB201Arch
+
+NB201 = get_space("nb201")
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +36,7 @@ def _cfg(**kw) -> Config:
 def _run(tmp_path, data, **kw):
     ctx = make_test_context(tmp_path, data, seed=0)
     algo = Darts(_cfg(**kw))
-    out = algo.search("nb201", ctx)
+    out = algo.search(NB201, ctx)
     ctx.close()
     return algo, out, ctx
 
@@ -50,7 +56,7 @@ def test_protocols_and_defaults():
 def test_final_arch_is_per_edge_argmax_of_alpha(tmp_path, data, order):
     algo, out, ctx = _run(tmp_path, data, order=order)
     alpha = torch.tensor(out.extras["alpha_final"])
-    assert out.final_arch == derive_argmax(alpha, full_mask())
+    assert out.final_arch == derive(NB201.one_shot, alpha, full_mask(NB201.one_shot))
     assert out.final_arch.codes == tuple(alpha.argmax(dim=1).tolist())
     saved = ctx.load_checkpoint("darts_alphas")
     assert saved is not None and saved["alphas"].shape == (2, 6, 5)
@@ -82,7 +88,7 @@ def test_killed_run_resumes_to_identical_results(tmp_path, data, monkeypatch):
     monkeypatch.setattr(darts_search, "train_darts_epoch", dies_in_epoch_1)
     ctx = make_test_context(tmp_path / "killed", data, seed=0)
     with pytest.raises(KeyboardInterrupt):
-        Darts(_cfg()).search("nb201", ctx)
+        Darts(_cfg()).search(NB201, ctx)
     ctx.close()
     monkeypatch.setattr(darts_search, "train_darts_epoch", real)
 
@@ -90,7 +96,7 @@ def test_killed_run_resumes_to_identical_results(tmp_path, data, monkeypatch):
         seed=0, device="cpu", run_dir=tmp_path / "killed", data=data, resume=True, show_progress=False
     )
     resumed = Darts(_cfg())
-    out = resumed.search("nb201", ctx2)
+    out = resumed.search(NB201, ctx2)
     ctx2.close()
     assert out.extras["resumed_from_epoch"] == 1
     assert torch.equal(resumed.alpha, full.alpha)
@@ -115,9 +121,12 @@ def test_score_before_search_raises(data, tmp_path):
         Darts(_cfg()).score([NB201Arch.from_index(0)], make_test_context(tmp_path, data))
 
 
-def test_rejects_other_space(tmp_path, data):
-    with pytest.raises(InputError):
-        Darts(_cfg()).search("darts", make_test_context(tmp_path, data))
+def test_rejects_space_without_one_shot_adapter():
+    assert "one_shot" in Darts.requires
+    check_requirements(NB201, Darts.requires, "darts")  # NB201 has everything DARTS needs
+    bare = dataclasses.replace(NB201, name="bare", one_shot=None)
+    with pytest.raises(InputError, match="one_shot"):
+        check_requirements(bare, Darts.requires, "darts")
 
 
 def test_max_steps_per_epoch_caps_weight_batches(tmp_path, data):

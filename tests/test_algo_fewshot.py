@@ -13,6 +13,7 @@ from algorithms.common.config import SupernetConfig
 from algorithms.fewshot import Config, FewShot
 from harness.context import make_test_context
 from harness.data import synthetic_search_data
+from harness.spaces import get_space
 from harness.spaces.nb201 import OPS, all_archs
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -31,7 +32,7 @@ def test_fewshot_tiny_run(tmp_path: Path) -> None:
     )
     algo = FewShot(cfg)
     ctx = make_test_context(tmp_path, data)
-    out = algo.search("nb201", ctx)
+    out = algo.search(get_space("nb201"), ctx)
     assert len(out.stages) == 1 and out.stages[0].children == 5
     assert [s.partition for s in out.sub_supernets] == [f"e0={{{op}}}" for op in OPS]
     assert sum(s.selected for s in out.sub_supernets) == 1

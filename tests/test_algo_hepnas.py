@@ -17,7 +17,11 @@ from algorithms.hepnas.search import stage_hierarchies
 from algorithms.hepnas.training import KD, frozen_stats, held_out_accuracy, mixture_logits
 from harness.context import make_test_context
 from harness.data import synthetic_search_data
+from harness.spaces import get_space
 from harness.spaces.nb201 import all_archs, arch_in_region
+
+NB201 = get_space("nb201")
+ONE_SHOT = NB201.one_shot
 
 TINY = dict(
     supernet=SupernetConfig(C=2, N=1),
@@ -55,7 +59,7 @@ def _check_outcome(out, expected_children: list[int]) -> None:  # type: ignore[n
 def test_gm_stages_2_4_8_and_product_of_kept_ops(tmp_path: Path, data) -> None:  # type: ignore[no-untyped-def]
     algo = HepNas(Config(**TINY, partition="gm", smd="both"))
     ctx = make_test_context(tmp_path, data)
-    out = algo.search("nb201", ctx)
+    out = algo.search(NB201, ctx)
     _check_outcome(out, [2, 4, 8])
     kept = np.full(6, 5)
     for s, extra in zip(out.stages, out.extras["stages"], strict=True):
@@ -83,7 +87,7 @@ def test_gm_stages_2_4_8_and_product_of_kept_ops(tmp_path: Path, data) -> None: 
 
 def test_exhaustive_stages_5_25_125_ends_at_one(tmp_path: Path, data) -> None:  # type: ignore[no-untyped-def]
     algo = HepNas(Config(**TINY, partition="exhaustive", smd="none", keep_children=False))
-    out = algo.search("nb201", make_test_context(tmp_path, data))
+    out = algo.search(NB201, make_test_context(tmp_path, data))
     _check_outcome(out, [5, 25, 125])
     assert [s.remaining_space for s in out.stages] == [3125, 125, 1]
     assert all(c.remaining_space == {1: 3125, 2: 125, 3: 1}[c.stage] for c in out.sub_supernets)
@@ -92,25 +96,25 @@ def test_exhaustive_stages_5_25_125_ends_at_one(tmp_path: Path, data) -> None:  
 def test_cap_fails_before_training(tmp_path: Path, data) -> None:  # type: ignore[no-untyped-def]
     algo = HepNas(Config(**TINY, partition="exhaustive", max_sub_supernets=100))
     with pytest.raises(TooManySubSupernets):
-        algo.search("nb201", make_test_context(tmp_path, data))
+        algo.search(NB201, make_test_context(tmp_path, data))
     assert not (tmp_path / "records.csv").exists() or "supernet" not in (tmp_path / "records.csv").read_text()
 
 
 def test_stage_order() -> None:
-    assert stage_hierarchies("node", 3) == [(0,), (1, 2), (3, 4, 5)]
-    assert stage_hierarchies("reversed", 3) == [(3, 4, 5), (1, 2), (0,)]
-    hs = stage_hierarchies("random", 3, np.random.default_rng(0))
+    assert stage_hierarchies(ONE_SHOT, "node", 3) == [(0,), (1, 2), (3, 4, 5)]
+    assert stage_hierarchies(ONE_SHOT, "reversed", 3) == [(3, 4, 5), (1, 2), (0,)]
+    hs = stage_hierarchies(ONE_SHOT, "random", 3, np.random.default_rng(0))
     assert sorted(hs) == [(0,), (1, 2), (3, 4, 5)]
 
 
 def _state():  # type: ignore[no-untyped-def]
     from algorithms.common.alpha import full_mask, init_alpha
     from algorithms.common.partition import SupernetState
-    from harness.models import NB201Supernet
+    from harness.spaces.nb201.supernet import NB201Supernet
 
     torch.manual_seed(0)
     net = NB201Supernet(num_classes=10, C=2, N=1)
-    return SupernetState(net, full_mask(), init_alpha(torch.Generator().manual_seed(1), 1.0))
+    return SupernetState(net, full_mask(ONE_SHOT), init_alpha(torch.Generator().manual_seed(1), 1.0, shape=(6, 5)))
 
 
 def test_kd_cache_gives_the_uncached_logits() -> None:

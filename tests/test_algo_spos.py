@@ -12,7 +12,10 @@ from harness.api import Algorithm, SupernetScorer
 from harness.context import make_test_context
 from harness.data import synthetic_search_data
 from harness.errors import InputError
+from harness.spaces import get_space
 from harness.spaces.nb201 import NB201Arch
+
+NB201 = get_space("nb201")
 
 EVO = dict(population=4, generations=2, num_parents=2, mutation_prob=0.5)
 
@@ -33,7 +36,7 @@ def _cfg(**kw) -> Config:
 def _run(tmp_path, data, **kw):
     ctx = make_test_context(tmp_path, data, seed=0)
     algo = Spos(_cfg(**kw))
-    return algo, algo.search("nb201", ctx), ctx
+    return algo, algo.search(NB201, ctx), ctx
 
 
 def test_protocols_and_rsps_defaults():
@@ -91,7 +94,7 @@ def test_score_one_per_arch(tmp_path, data):
 
 def test_max_steps_per_epoch_caps_weight_batches(tmp_path, data):
     ctx = make_test_context(tmp_path, data, seed=0)
-    Spos(_cfg(max_steps_per_epoch=1)).search("nb201", ctx)
+    Spos(_cfg(max_steps_per_epoch=1)).search(NB201, ctx)
     ctx.close()
     (sup,) = [p for p in ctx.meter.phases() if p.phase == "supernet"]
     assert (sup.epochs, sup.steps) == (2, 2)  # 64 images / batch 32 = 2 steps per epoch uncapped

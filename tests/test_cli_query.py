@@ -14,8 +14,8 @@ import pytest
 
 from harness.cli import main
 from harness.commands import correlate as correlate_cmd
-from harness.commands import query as query_cmd
 from harness.oracle import base
+from harness.spaces.nb201 import query as query_cmd  # `query --space nb201` (harness.commands.query dispatches)
 
 REPO = Path(__file__).resolve().parents[1]
 PEER = REPO.parent / "shared" / "data" / "peer-scores"

@@ -12,8 +12,9 @@ from algorithms.common.scoring import batch_statistics_bn, score_single_path
 from algorithms.common.supernet_train import train_darts_epoch, train_weights_epoch
 from harness.context import make_test_context
 from harness.data import BatchStream, fixed_batches, synthetic_search_data
-from harness.models import NB201Supernet
+from harness.spaces import get_space
 from harness.spaces.nb201 import NB201Arch
+from harness.spaces.nb201.supernet import NB201Supernet
 from harness.train import AdamConfig, SGDConfig, make_adam, make_sgd
 
 
@@ -27,6 +28,7 @@ def _net(track: bool = True) -> NB201Supernet:
     return NB201Supernet(num_classes=10, C=2, N=1, track_running_stats=track)
 
 
+ONE_SHOT = get_space("nb201").one_shot
 ARCHS = [NB201Arch.from_codes(c) for c in [(3, 3, 3, 3, 3, 3), (1, 0, 2, 4, 1, 3), (0, 0, 0, 0, 0, 0)]]
 
 
@@ -44,7 +46,7 @@ def test_score_one_score_per_arch_and_no_side_effects(data, bn_mode):
     net.train()
     before = _state(net)
     batches = fixed_batches(data.held_out, 32)
-    scores = score_single_path(net, ARCHS, batches, bn_mode=bn_mode)
+    scores = score_single_path(ONE_SHOT, net, ARCHS, batches, bn_mode=bn_mode)
     assert scores.shape == (len(ARCHS),)
     assert np.all((scores >= 0) & (scores <= 100))
     assert _same(before, _state(net)), "scoring must not change weights or BN running stats"
@@ -60,7 +62,7 @@ def test_score_matches_manual_eval_forward(data):
     with torch.no_grad():
         correct = sum(int((net(x, w, w.bool()).argmax(1) == y).sum()) for x, y in batches)
     net.train()
-    assert score_single_path(net, [arch], batches, bn_mode="eval")[0] == pytest.approx(100 * correct / 64)
+    assert score_single_path(ONE_SHOT, net, [arch], batches, bn_mode="eval")[0] == pytest.approx(100 * correct / 64)
 
 
 def test_batch_statistics_bn_equals_untracked_forward(data):
@@ -88,7 +90,7 @@ def test_train_weights_epoch_counts_logs_and_changes_weights(tmp_path, data):
     before = _state(net)
 
     def weights():
-        w = sample_single_path(full_mask(), gen)
+        w = sample_single_path(ONE_SHOT, full_mask(ONE_SHOT), gen)
         return w, w.bool()
 
     with ctx.phase("supernet"):
@@ -107,14 +109,14 @@ def test_train_weights_epoch_counts_logs_and_changes_weights(tmp_path, data):
 def test_darts_epoch_moves_alpha_and_weights(tmp_path, data, order):
     ctx = make_test_context(tmp_path, data, seed=0)
     net = _net()
-    alpha = init_alpha(ctx.torch_generator("alpha"))
+    alpha = init_alpha(ctx.torch_generator("alpha"), shape=(6, 5))
     a0 = alpha.detach().clone()
     w_opt = make_sgd(net.parameters(), SGDConfig())
     a_opt = make_adam([alpha], AdamConfig())
     ws = BatchStream(data.weight, batch_size=16, generator=ctx.torch_generator("w"), augment=True)
     hs = BatchStream(data.held_out, batch_size=32, generator=ctx.torch_generator("h"), augment=True)
     before = _state(net)
-    stats = train_darts_epoch(net, alpha, full_mask(), ws, hs, w_opt, a_opt, 5.0, ctx, epoch=0, order=order)
+    stats = train_darts_epoch(net, alpha, full_mask(ONE_SHOT), ws, hs, w_opt, a_opt, 5.0, ctx, epoch=0, order=order)
     assert stats.steps == 4 and stats.alpha_loss is not None
     assert not torch.equal(alpha.detach(), a0)
     assert not _same(before, _state(net))

@@ -13,8 +13,10 @@ from algorithms.common.gm_split import (
     default_group0_sizes,
     gm_split_edge,
     min_cut_two_groups,
-    nb201_gm_vector,
 )
+from harness.spaces import get_space
+
+ONE_SHOT = get_space("nb201").one_shot
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -74,16 +76,16 @@ def test_cosine_distance_on_constructed_gradients() -> None:
 
 
 def test_gm_probe_on_tiny_supernet_leaves_it_unchanged() -> None:
-    from harness.models import NB201Supernet
+    from harness.spaces.nb201.supernet import NB201Supernet
 
     torch.manual_seed(0)
     net = NB201Supernet(num_classes=4, C=4, N=1)
     before = {k: v.clone() for k, v in net.state_dict().items()}
     x = torch.randn(8, 3, 16, 16)
     y = torch.randint(0, 4, (8,))
-    mask = full_mask()
+    mask = full_mask(ONE_SHOT)
     base = torch.full((6, 5), 0.2)
-    split, forwards = gm_split_edge(net, base, mask, 2, [(x, y), (x, y)])
+    split, forwards = gm_split_edge(net, base, mask, 2, [(x, y), (x, y)], ONE_SHOT.gm_vector)
     assert forwards == 10
     assert split.distance.shape == (5, 5)
     np.testing.assert_allclose(split.distance, split.distance.T, atol=1e-9)
@@ -95,12 +97,14 @@ def test_gm_probe_on_tiny_supernet_leaves_it_unchanged() -> None:
 
 
 def test_gm_vector_excludes_probed_edge() -> None:
-    from harness.models import NB201Supernet
+    from harness.spaces.nb201.gm import gm_vector
+    from harness.spaces.nb201.supernet import NB201Supernet
 
     net = NB201Supernet(num_classes=4, C=4, N=1)
     for p in net.parameters():
         p.grad = torch.ones_like(p)
-    v = nb201_gm_vector(net, 0)
+    v = gm_vector(net, 0)
+    torch.testing.assert_close(ONE_SHOT.gm_vector(net, 0), v)  # the adapter answers the same
     # conv1x1 + conv3x3 slices of the 5 other edges; cells have C, 2C, 4C channels (C=4, N=1)
     cells = sum(5 * (c * c * 1 + c * c * 9) for c in (4, 8, 16))
     reduction = sum(

@@ -9,8 +9,9 @@ import torch
 from torch import nn
 
 from harness.errors import InputError
-from harness.models import NB201Network, count_params_flops, count_params_flops_codes, dataset_shape
 from harness.spaces.nb201 import NB201Arch, index_codes
+from harness.spaces.nb201.cost import count_params_flops, count_params_flops_codes, dataset_shape
+from harness.spaces.nb201.network import NB201Network
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

@@ -8,11 +8,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-import harness.models.nb201_supernet as sn
-from harness.models import NB201Network, NB201Supernet
-from harness.models.nb201_network import NB201Cell
-from harness.models.nb201_supernet import FusedCell
+import harness.spaces.nb201.supernet as sn
 from harness.spaces.nb201 import EDGES, OPS, NB201Arch
+from harness.spaces.nb201.network import NB201Network, load_from_supernet
+from harness.spaces.nb201.supernet import FusedCell, NB201Supernet
 
 C, N, B, HW = 4, 1, 4, 8
 
@@ -124,29 +123,6 @@ def test_fused_equals_per_edge_reference(affine, track, case):
         )
 
 
-def _load_network_from_supernet(net: NB201Network, supernet: NB201Supernet) -> None:
-    """Copy the weights an arch inherits from an affine supernet into the benchmark network."""
-    net.stem.load_state_dict(supernet.stem.state_dict())
-    net.head.load_state_dict(supernet.head.state_dict())
-    i = 0
-    for layer, src in zip(net.cells, supernet.layers, strict=True):
-        if not isinstance(layer, NB201Cell):
-            layer.load_state_dict(src.state_dict())
-            continue
-        for e, op in enumerate(layer.arch.ops):
-            t = src.op_tensors(e, op)
-            if not t:
-                continue
-            _, conv, bn = layer.edges[e]
-            with torch.no_grad():
-                conv.weight.copy_(t["conv"])
-                bn.weight.copy_(t["bn_weight"])
-                bn.bias.copy_(t["bn_bias"])
-                bn.running_mean.copy_(t["bn_mean"])
-                bn.running_var.copy_(t["bn_var"])
-        i += 1
-
-
 @pytest.mark.parametrize(
     "arch_str",
     [
@@ -166,7 +142,7 @@ def test_one_hot_supernet_equals_benchmark_network(arch_str):
             if "bn" in name:
                 p.add_(0.3 * torch.randn_like(p))
     net = NB201Network(arch, num_classes=5, C=C, N=N).double()
-    _load_network_from_supernet(net, supernet)
+    load_from_supernet(net, supernet)
     one_hot = F.one_hot(torch.tensor(arch.codes), 5).double()
     x = torch.randn(B, 3, HW, HW, dtype=torch.float64)
     torch.testing.assert_close(supernet(x, one_hot), net(x))  # train mode, also updates running stats
@@ -174,6 +150,40 @@ def test_one_hot_supernet_equals_benchmark_network(arch_str):
     net.eval()
     with torch.no_grad():
         torch.testing.assert_close(supernet(x, one_hot), net(x))
+
+
+@pytest.mark.parametrize(("affine", "track"), [(True, True), (False, True), (False, False)])
+def test_adapter_fixed_network_equals_one_hot_supernet(affine, track):
+    """The space's `build_fixed_network` (NB201Network with affine / track_running_stats, weights loaded by
+    `load_from_supernet`) computes what the supernet computes on the arch's single path."""
+    from harness.spaces import get_space
+
+    one_shot = get_space("nb201").one_shot
+    arch = NB201Arch.from_str(
+        "|nor_conv_3x3~0|+|nor_conv_1x1~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|none~2|"
+    )
+    torch.manual_seed(0)
+    supernet = one_shot.build_supernet(num_classes=5, C=C, N=N, affine=affine, track_running_stats=track)
+    assert isinstance(supernet, NB201Supernet)
+    supernet = supernet.double()
+    with torch.no_grad():
+        for name, p in supernet.named_parameters():
+            if "bn" in name:
+                p.add_(0.3 * torch.randn_like(p))
+        supernet(torch.randn(B, 3, HW, HW, dtype=torch.float64), torch.ones(6, 5, dtype=torch.float64))
+    net = one_shot.build_fixed_network(
+        arch, supernet, num_classes=5, C=C, N=N, affine=affine, track_running_stats=track
+    )
+    assert isinstance(net, NB201Network) and next(net.parameters()).dtype == torch.float64
+    w = torch.as_tensor(one_shot.arch_weights(arch), dtype=torch.float64)
+    x = torch.randn(B, 3, HW, HW, dtype=torch.float64)
+    supernet.eval()
+    net.eval()
+    with torch.no_grad():  # eval: running stats (copied from the supernet) or batch stats when untracked
+        torch.testing.assert_close(supernet(x, w), net(x))
+    supernet.train()
+    net.train()
+    torch.testing.assert_close(supernet(x, w), net(x))
 
 
 def test_avg_pool_matches_torch():

@@ -16,11 +16,12 @@ from algorithms.common.partition import (
     edge_partitions,
     hierarchy_partitions,
     planned_children,
-    region_archs,
     singleton_groups,
     spawn_child,
 )
-from harness.spaces.nb201 import arch_in_region
+from harness.spaces import get_space
+
+ONE_SHOT = get_space("nb201").one_shot
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -29,8 +30,8 @@ def test_edge_partitions_one_child_per_op() -> None:
     parts = edge_partitions(np.ones((6, 5), bool), 0)
     assert len(parts) == 5
     assert [p.groups for p in parts] == [((0, (o,)),) for o in range(5)]
-    assert all(p.remaining_space == 3125 for p in parts)
-    assert parts[3].describe() == "e0={nor_conv_3x3}"
+    assert all(p.remaining_space(ONE_SHOT) == 3125 for p in parts)
+    assert parts[3].describe(ONE_SHOT) == "e0={nor_conv_3x3}"
 
 
 def test_hierarchy_product_order_and_masks() -> None:
@@ -45,10 +46,10 @@ def test_hierarchy_product_order_and_masks() -> None:
         ((1, (0, 2, 4)), (2, (0, 1))),
         ((1, (0, 2, 4)), (2, (2, 3, 4))),
     ]
-    assert [p.remaining_space for p in parts] == [5**4 * 2 * 2, 5**4 * 2 * 3, 5**4 * 3 * 2, 5**4 * 3 * 3]
+    assert [p.remaining_space(ONE_SHOT) for p in parts] == [5**4 * 2 * 2, 5**4 * 2 * 3, 5**4 * 3 * 2, 5**4 * 3 * 3]
     assert parts[0].mask[1].tolist() == [False, True, False, True, False]
     assert parts[0].mask[0].all() and parts[0].mask[5].all()
-    assert parts[1].describe() == "e1={skip_connect,nor_conv_3x3} e2={nor_conv_1x1,nor_conv_3x3,avg_pool_3x3}"
+    assert parts[1].describe(ONE_SHOT) == "e1={skip_connect,nor_conv_3x3} e2={nor_conv_1x1,nor_conv_3x3,avg_pool_3x3}"
 
 
 def test_child_mask_is_and_with_parent_and_regions_partition_parent() -> None:
@@ -57,8 +58,8 @@ def test_child_mask_is_and_with_parent_and_regions_partition_parent() -> None:
     parts = hierarchy_partitions(parent, [3, 4, 5], [singleton_groups(parent, e) for e in (3, 4, 5)])
     assert len(parts) == 125
     assert all(not p.mask[0, 0] and not p.mask[0, 3] for p in parts)
-    archs = region_archs(parent)
-    owners = [sum(arch_in_region(a, p.mask) for p in parts) for a in archs[:300]]
+    archs = ONE_SHOT.region_archs(parent)
+    owners = [sum(ONE_SHOT.in_region(a, p.mask) for p in parts) for a in archs[:300]]
     assert set(owners) == {1}
 
 
@@ -75,13 +76,13 @@ def test_invalid_group_rejected_and_cap() -> None:
 
 
 def _trained_state() -> SupernetState:
-    from harness.models import NB201Supernet
+    from harness.spaces.nb201.supernet import NB201Supernet
     from harness.train import AdamConfig, SGDConfig, make_adam, make_sgd
 
     torch.manual_seed(0)
     net = NB201Supernet(num_classes=4, C=4, N=1)
-    alpha = init_alpha(torch.Generator().manual_seed(0))
-    mask = full_mask()
+    alpha = init_alpha(torch.Generator().manual_seed(0), shape=(6, 5))
+    mask = full_mask(ONE_SHOT)
     st = SupernetState(
         net,
         mask,
@@ -147,7 +148,7 @@ def test_transfer_without_optimizers() -> None:
 
 def test_child_never_computes_masked_op() -> None:
     """Masked conv slots of a child get exactly zero gradient and its forward never activates them."""
-    from harness.models.nb201_supernet import EDGE_SLOTS
+    from harness.spaces.nb201.supernet import EDGE_SLOTS
 
     parent = _trained_state()
     parts = hierarchy_partitions(parent.mask, [1, 2], [((0, 1), (2, 3, 4)), ((2,), (0, 1, 3, 4))])

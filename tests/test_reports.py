@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import csv
 import json
 import re
 import time
@@ -56,10 +57,10 @@ def _golden_runs(root: Path) -> Path:
 GOLDEN_TABLE1 = """\
 ### Table 1: NB201 search on CIFAR-10, final-architecture accuracy (%)
 
-| Method | n | Search cost (CPU-hours) | CIFAR-10 valid | CIFAR-10 test | CIFAR-100 valid | CIFAR-100 test | ImageNet16-120 valid | ImageNet16-120 test |
-|---|---:|---:|---:|---:|---:|---:|---:|---:|
-| darts | 2 | 1.500 ± 0.707 | 39.77 ± 0.00 | 54.30 ± 0.00 | 15.03 ± 0.00 | 15.61 ± 0.00 | 16.43 ± 0.00 | 16.32 ± 0.00 |
-| hepnas | 2 | **0.250 ± 0.071** | **90.50 ± 0.71** | **93.50 ± 0.71** | **72.50 ± 0.71** | **73.00 ± 0.71** | **46.00 (n=1)** | **46.50 ± 0.71** |
+| Method | n | Search cost (CPU-hours) | CIFAR-10 valid | CIFAR-10 test | CIFAR-100 valid | CIFAR-100 test | ImageNet16-120 valid | ImageNet16-120 test | Trained from scratch (test %) |
+|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|
+| darts | 2 | 1.500 ± 0.707 | 39.77 ± 0.00 | 54.30 ± 0.00 | 15.03 ± 0.00 | 15.61 ± 0.00 | 16.43 ± 0.00 | 16.32 ± 0.00 | n/a |
+| hepnas | 2 | **0.250 ± 0.071** | **90.50 ± 0.71** | **93.50 ± 0.71** | **72.50 ± 0.71** | **73.00 ± 0.71** | **46.00 (n=1)** | **46.50 ± 0.71** | n/a |
 """  # noqa: E501
 
 
@@ -78,7 +79,7 @@ def test_reference_rows_are_labelled_and_never_bold(tmp_path: Path) -> None:
     assert len(quoted) == 7  # 6 Version A methods + its Optimal row
     assert not any(c.bold for row in t1.rows[2:] for c in row)
     optimum = [row for row in t1.rows if row[0].text.startswith("Optimum (column maxima)")]
-    assert [c.text for c in optimum[0][3:]] == ["91.61", "94.37", "73.49", "73.51", "46.73", "47.31"]
+    assert [c.text for c in optimum[0][3:9]] == ["91.61", "94.37", "73.49", "73.51", "46.73", "47.31"]
     assert "QUOTED, not measured here" in tables.to_markdown(t1)
 
 
@@ -111,8 +112,33 @@ def test_unknown_values_print_na_never_zero(tmp_path: Path) -> None:
     rs = rload.load(tmp_path)
     (t1,) = tables.table1(rs, references=[])
     row = t1.rows[0]
-    assert [c.text for c in row[3:]] == ["n/a"] * 6
+    assert [c.text for c in row[3:]] == ["n/a"] * 7  # 6 ground-truth columns + trained from scratch
     assert not re.search(r"\| 0(\.0+)? \|", tables.to_markdown(t1))
+
+
+def test_trained_from_scratch_column_joins_train_runs_by_final_arch(tmp_path: Path) -> None:
+    """A `train` run of a method's final architecture fills that method's column; train runs never become a
+    method row; methods whose finals were not trained show n/a."""
+    root = _golden_runs(tmp_path)
+    hep = sorted((root / "hepnas").iterdir())[0]
+    arch = next(r["arch"] for r in csv.DictReader(open(hep / "archs.csv", encoding="utf-8")) if r["role"] == "final")
+    train_dir = make_run(root, "train", 0, n_rank=0, final_acc=_acc(91.0, 94.0, 73.0, 73.5, 46.0, 47.0))
+    rows = list(csv.DictReader(open(train_dir / "archs.csv", encoding="utf-8")))
+    for r in rows:
+        if r["role"] == "final":
+            r["arch"] = arch
+    with open(train_dir / "archs.csv", "w", encoding="utf-8", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    (train_dir / "rank.csv").unlink(missing_ok=True)
+    doc = json.loads((train_dir / "spec.json").read_text())
+    doc["outcome"] = {"final_arch": arch, "extras": {"trained_test_acc_pct": 93.25}}
+    (train_dir / "spec.json").write_text(json.dumps(doc), encoding="utf-8")
+    (t1,) = tables.table1(rload.load(root), references=[])
+    by_method = {row[0].text: row[-1].text for row in t1.rows}
+    assert set(by_method) == {"darts", "hepnas"}
+    assert by_method["darts"] == "n/a" and by_method["hepnas"].lstrip("*").startswith("93.25 (n=1)")
 
 
 def test_unknown_schema_version_is_refused(tmp_path: Path) -> None:

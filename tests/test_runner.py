@@ -17,6 +17,7 @@ from harness.api import OracleAccessRefused
 from harness.config import build_run_spec
 from harness.errors import InputError
 from harness.runner import execute, run_status
+from harness.spaces import get_space
 
 TESTS_DIR = Path(__file__).resolve().parent
 REPO = TESTS_DIR.parent
@@ -53,6 +54,14 @@ def test_random_search_uses_oracle_and_charges_simulated_time(tmp_path):
     doc = records.read_spec(res.run_dir)
     assert doc["status"] == "ok" and doc["schema_version"] == records.SCHEMA_VERSION
     assert doc["spec"]["config"]["n_samples"] == 5
+    judge = get_space("nb201").judge
+    assert doc["provenance"]["judge"] == {
+        "name": judge.name,
+        "kind": "benchmark",
+        "label": judge.label,
+        "sha256": judge.sha256,
+    }
+    assert doc["provenance"]["oracle_sha256"] == judge.sha256 and len(judge.sha256) == 64
     archs = records.read_archs(res.run_dir)
     final = [r for r in archs if r["role"] == "final"]
     assert {(r["eval_dataset"], r["split"]) for r in final} == {

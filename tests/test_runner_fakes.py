@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from harness.api import SearchOutcome, StageOutcome, SubSupernetOutcome
-from harness.spaces.nb201 import NUM_ARCHS, NB201Arch
+from harness.spaces.base import SearchSpace
 
 
 @dataclass(frozen=True)
@@ -40,12 +40,14 @@ class FakeStaged:
     name: ClassVar[str] = "fake"
     Config: ClassVar[type] = FakeConfig
     uses_oracle: ClassVar[bool] = False
+    requires: ClassVar[tuple[str, ...]] = ("enumeration",)
 
     def __init__(self, config: FakeConfig) -> None:
         self.config = config
         self.w = torch.zeros(4)
 
-    def search(self, space: str, ctx) -> SearchOutcome:
+    def search(self, space: SearchSpace, ctx) -> SearchOutcome:
+        enum = space.enumeration
         gen = ctx.torch_generator("fake")
         start = 0
         state = ctx.load_checkpoint("fake")
@@ -61,7 +63,7 @@ class FakeStaged:
                 ctx.count(epochs=1, steps=2, images=8, forwards=2)
                 time.sleep(sleep_s)
             ctx.save_checkpoint("fake", {"step": step, "gen": gen.get_state(), "w": self.w})
-        final = NB201Arch.from_index(int(abs(float(self.w.sum())) * 1000) % NUM_ARCHS)
+        final = enum.from_index(int(abs(float(self.w.sum())) * 1000) % enum.num_archs)
         stages, subs = [], []
         for s in (1, 2):
             for k in (0, 1):
@@ -109,13 +111,14 @@ class Leaky:
     name: ClassVar[str] = "leaky"
     Config: ClassVar[type] = LeakyConfig
     uses_oracle: ClassVar[bool] = False
+    requires: ClassVar[tuple[str, ...]] = ("enumeration",)
 
     def __init__(self, config: LeakyConfig) -> None:
         self.config = config
 
-    def search(self, space: str, ctx) -> SearchOutcome:
+    def search(self, space: SearchSpace, ctx) -> SearchOutcome:
         try:
             ctx.oracle.accuracy([0], dataset="cifar10", split="valid", epochs=200, seed="mean")
         except Exception:  # noqa: BLE001 - deliberately swallowed: the runner must still notice
             pass
-        return SearchOutcome(final_arch=NB201Arch.from_index(0), selection_rule="leaks")
+        return SearchOutcome(final_arch=space.enumeration.from_index(0), selection_rule="leaks")

@@ -229,3 +229,143 @@ def test_property_arbitrary_text_raises_only_parse_error(text):
         parse_arch(text)
     except ArchParseError:
         pass
+
+
+# ------------------------------------------------------------------------------------- the SearchSpace object
+def _space():  # type: ignore[no-untyped-def]
+    from harness.spaces import get_space
+
+    return get_space("nb201")
+
+
+def test_space_object_capabilities_and_refusal():
+    import dataclasses
+
+    from harness.spaces.base import CapabilityMissing, OneShotAdapter, SinglePathAdapter
+
+    space = _space()
+    assert space.name == "nb201" and space.datasets == ("cifar10", "cifar100", "imagenet16-120")
+    assert space.capabilities >= {"values", "judge", "one_shot", "single_path", "enumeration"}
+    assert isinstance(space.one_shot, OneShotAdapter) and isinstance(space.one_shot, SinglePathAdapter)
+    assert space.require("single_path", "test") is space.one_shot
+    assert space.require("enumeration", "test") is space.enumeration
+    bare = dataclasses.replace(space, one_shot=None, enumeration=None)
+    assert not bare.capabilities & {"one_shot", "single_path", "enumeration"}
+    with pytest.raises(CapabilityMissing, match="spos needs a search space with 'single_path'"):
+        bare.require("single_path", "spos")
+    assert issubclass(CapabilityMissing, InputError)
+    with pytest.raises(ValueError):
+        space.require("bogus", "test")
+    with pytest.raises(InputError):
+        space.check_dataset("mnist")
+
+
+def test_one_shot_adapter_shapes_and_single_paths():
+    one_shot = _space().one_shot
+    assert one_shot.ops == OPS and one_shot.hierarchies == HIERARCHIES
+    assert (one_shot.num_edges, one_shot.num_ops) == (6, 5)
+    assert one_shot.edge_names == ("e0", "e1", "e2", "e3", "e4", "e5")
+    full = one_shot.full_mask()
+    assert full.shape == (6, 5) and full.dtype == bool and full.all()
+    assert one_shot.region_size(full) == NUM_ARCHS
+    for arch in all_archs()[::97]:
+        codes = one_shot.op_indices(arch)
+        assert codes == arch.codes and one_shot.arch_from_op_indices(list(codes)) == arch
+        w = one_shot.arch_weights(arch)
+        assert w.dtype == np.float32 and w.shape == (6, 5)
+        assert w.sum(axis=1).tolist() == [1.0] * 6 and w.argmax(axis=1).tolist() == list(codes)
+
+
+def test_path_connected_agrees_with_arch_connectivity():
+    one_shot = _space().one_shot
+    got = np.array([one_shot.path_connected(a.codes) for a in all_archs()])
+    np.testing.assert_array_equal(got, connected_mask())
+
+
+def test_region_archs_product_order_membership_and_connectivity():
+    one_shot = _space().one_shot
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        mask = rng.random((6, 5)) < 0.4
+        mask[np.arange(6), rng.integers(0, 5, 6)] = True  # every edge keeps an op
+        archs = one_shot.region_archs(mask)
+        assert len(archs) == one_shot.region_size(mask) == int(np.prod(mask.sum(axis=1)))
+        assert [a.codes for a in archs] == sorted(a.codes for a in archs)  # product order: edge 0 slowest
+        assert all(one_shot.in_region(a, mask) for a in archs)
+        assert one_shot.region_has_connected(mask) == any(a.is_connected() for a in archs)
+    outside = np.ones((6, 5), bool)
+    outside[0, 3] = False
+    assert not one_shot.in_region(NB201Arch.from_codes((3, 0, 0, 0, 0, 0)), outside)
+
+
+def test_derive_is_masked_per_edge_argmax_with_ties_to_lower_op():
+    one_shot = _space().one_shot
+    w = np.zeros((6, 5))
+    w[0] = [0.1, 0.2, 0.9, 0.3, 0.0]  # best op (nor_conv_1x1) masked out below
+    w[1, 0] = 0.5  # `none` allowed
+    mask = np.ones((6, 5), bool)
+    mask[0, 2] = False
+    assert one_shot.derive(w, mask).codes == (3, 0, 0, 0, 0, 0)
+    assert one_shot.derive(np.zeros((6, 5)), np.ones((6, 5), bool)).codes == (0,) * 6
+
+
+def test_enumeration_and_named_sets():
+    enum = _space().enumeration
+    assert enum.num_archs == NUM_ARCHS
+    for i in (0, 9930, 15624):
+        assert enum.index(enum.from_index(i)) == i
+    assert enum.from_index(9930).to_str() == INDEX_9930
+    assert enum.arch_set("all") == tuple(range(NUM_ARCHS))
+    assert enum.arch_set("connected") == tuple(int(i) for i in np.flatnonzero(connected_mask()))
+    noniso = enum.arch_set("noniso")
+    assert len(noniso) == 6466 and noniso[0] == 0 and list(noniso) == sorted(noniso)
+    with pytest.raises(ValueError):
+        enum.arch_set("bogus")
+
+
+def test_values_parse_sample_and_mutate_one_decision():
+    values = _space().values
+    assert values.parse("9930").to_str() == INDEX_9930 and values.parse(INDEX_0).index == 0
+    with pytest.raises(InputError):
+        values.parse("|bogus~0|")
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        arch = values.sample(rng)
+        assert values.is_valid(arch)
+        child = values.mutate(arch, rng)
+        diff = sum(a != b for a, b in zip(values.decisions(arch), values.decisions(child), strict=True))
+        assert values.is_valid(child) and diff == 1
+
+
+def test_table_judge_targets_and_accuracy():
+    from harness.oracle.table import load_oracle
+
+    judge = _space().judge
+    assert (judge.kind, judge.epochs) == ("benchmark", 200)
+    assert judge.sha256 == load_oracle().sha256 and len(judge.sha256) == 64
+    assert judge.targets(("cifar10", "cifar100")) == (
+        ("cifar10", "valid"),
+        ("cifar10", "test"),
+        ("cifar100", "valid"),
+        ("cifar100", "test"),
+    )
+    archs = [NB201Arch.from_index(i) for i in (0, 9930)]
+    values, n_seeds = judge.accuracy(archs, dataset="cifar10", split="test")
+    ref = load_oracle().accuracy(archs, dataset="cifar10", split="test", epochs=200, seed="mean")
+    np.testing.assert_array_equal(values, np.asarray(ref.values, dtype=np.float64))
+    assert values.shape == (2,) and np.all(n_seeds >= 1)
+
+
+def test_index_list_is_declared_package_data():
+    """The packaged index list (harness/spaces/nb201/data/) is shipped: pyproject's package-data names it."""
+    import fnmatch
+    import tomllib
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    patterns = tomllib.loads((repo / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["harness"]
+    data = sorted((repo / "harness" / "spaces" / "nb201" / "data").iterdir())
+    assert data, "no packaged NB201 data files"
+    for path in data:
+        rel = path.relative_to(repo / "harness").as_posix()
+        assert any(fnmatch.fnmatch(rel, p) for p in patterns), f"{rel} is not in package-data {patterns}"

@@ -1,38 +1,41 @@
-"""Architecture parameters (alpha) for the NB201 cell: initialisation, masked softmax, per-edge argmax.
+"""Architecture parameters (alpha) of a one-shot space: initialisation, masked softmax, derivation.
 
 Why here: DARTS, HEP-NAS and any other gradient-based method share one definition of "masked softmax"
 (algorithms.md §1: softmax over an edge's ACTIVE ops, exactly 0 elsewhere), so a masked op is never computed
 by the supernet (weight exactly 0) and receives no alpha gradient.
 
-Public API (all accept any leading batch dims before the trailing [6, 5]):
-    init_alpha(generator: torch.Generator, scale: float = 1e-3, *, shape=(6, 5), device=None) -> Tensor
+Shapes are the space's `[E, O]` (`SearchSpace.one_shot`: NB201 [6, 5]); all accept leading batch dims.
+    init_alpha(generator: torch.Generator, scale: float = 1e-3, *, shape, device=None) -> Tensor
         scale * N(0, 1) drawn on the generator's device (the context's CPU stream), then moved to `device`;
         a leaf with requires_grad=True that the caller hands to its Adam.
-    masked_softmax(alpha: Tensor[..., 6, 5], mask: Tensor[..., 6, 5] bool) -> Tensor[..., 6, 5]
+    masked_softmax(alpha: Tensor[..., E, O], mask: Tensor[..., E, O] bool) -> Tensor[..., E, O]
         differentiable; rows sum to 1 over active ops; ValueError if an edge has no active op.
-    derive_argmax(alpha: Tensor[6, 5], mask: Tensor[6, 5] bool) -> NB201Arch
-        per-edge argmax of masked_softmax (`none` allowed; ties go to the lower op index).
-    full_mask(device=None) -> Tensor[6, 5] bool    every op active (the whole NB201 space)
+    derive(one_shot, alpha: Tensor[E, O], mask: Tensor[E, O] bool) -> arch
+        the space's derivation rule applied to masked_softmax(alpha) (NB201: per-edge argmax, `none` allowed,
+        ties to the lower op index).
+    full_mask(one_shot, device=None) -> Tensor[E, O] bool    every op active (the whole space)
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import Tensor
 
-from harness.spaces.nb201 import NUM_EDGES, NUM_OPS, NB201Arch
+from harness.spaces.base import OneShotAdapter
 
 
-def full_mask(device: torch.device | str | None = None) -> Tensor:
-    """The whole NB201 space: every op of every edge active."""
-    return torch.ones(NUM_EDGES, NUM_OPS, dtype=torch.bool, device=device)
+def full_mask(one_shot: OneShotAdapter, device: torch.device | str | None = None) -> Tensor:
+    """The whole space: every op of every edge active."""
+    return torch.as_tensor(one_shot.full_mask(), dtype=torch.bool, device=device)
 
 
 def init_alpha(
     generator: torch.Generator,
     scale: float = 1e-3,
     *,
-    shape: tuple[int, ...] = (NUM_EDGES, NUM_OPS),
+    shape: tuple[int, ...],
     device: torch.device | str | None = None,
 ) -> Tensor:
     """DARTS initialisation `1e-3 * randn` (quark0/darts model_search.py), seeded by the caller's generator.
@@ -49,8 +52,8 @@ def init_alpha(
 def _check_mask(alpha: Tensor, mask: Tensor) -> Tensor:
     if mask.dtype != torch.bool:
         raise TypeError(f"mask must be a bool tensor, got {mask.dtype}")
-    if alpha.shape[-2:] != (NUM_EDGES, NUM_OPS):
-        raise ValueError(f"alpha must end in shape {(NUM_EDGES, NUM_OPS)}, got {tuple(alpha.shape)}")
+    if alpha.shape[-2:] != mask.shape[-2:]:
+        raise ValueError(f"alpha shape {tuple(alpha.shape)} does not end in the mask's {tuple(mask.shape[-2:])}")
     mask = mask.to(alpha.device)
     if not bool(mask.any(dim=-1).all()):
         raise ValueError("every edge needs at least one active op in the mask")
@@ -67,15 +70,10 @@ def masked_softmax(alpha: Tensor, mask: Tensor) -> Tensor:
 
 
 @torch.no_grad()
-def derive_argmax(alpha: Tensor, mask: Tensor) -> NB201Arch:
-    """NB201 derivation (algorithms.md §5): per-edge argmax of the masked softmax, `none` allowed.
-
-    torch.argmax returns the first maximal index, so exact ties go to the lower canonical op index.
-    """
-    if alpha.shape != (NUM_EDGES, NUM_OPS):
-        raise ValueError(
-            f"derive_argmax expects alpha of shape {(NUM_EDGES, NUM_OPS)}, got {tuple(alpha.shape)}"
-        )
+def derive(one_shot: OneShotAdapter, alpha: Tensor, mask: Tensor) -> Any:
+    """The space's derivation rule (algorithms.md §5) applied to the masked softmax of `alpha`."""
+    expected = (one_shot.num_edges, one_shot.num_ops)
+    if tuple(alpha.shape) != expected:
+        raise ValueError(f"derive expects alpha of shape {expected}, got {tuple(alpha.shape)}")
     probs = masked_softmax(alpha.detach().float(), mask)
-    codes = probs.argmax(dim=-1).tolist()
-    return NB201Arch.from_codes(tuple(int(c) for c in codes))
+    return one_shot.derive(probs.cpu().numpy(), mask.detach().cpu().numpy())

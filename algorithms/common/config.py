@@ -26,9 +26,9 @@ from harness.errors import InputError
 
 @dataclass(frozen=True)
 class SupernetConfig:
-    """NB201 search supernet (harness.models.NB201Supernet): C channels in the first stage, N cells per
-    stage, cell BN affine / track_running_stats. The class defaults are the NB201 search settings; each
-    algorithm states its own in a `default_factory`."""
+    """The space's search supernet (`SearchSpace.one_shot.build_supernet`): C channels in the first stage, N
+    searched cells per stage, cell BN affine / track_running_stats. The class defaults are the NB201 search
+    settings; each algorithm states its own in a `default_factory`."""
 
     C: int = 16
     N: int = 5

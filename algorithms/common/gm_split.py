@@ -6,13 +6,8 @@ e's weights replaced by a one-hot probe on o (NB201, `--hard 1`), the CE gradien
 are close when their gradients point the same way (d = 1 - cos). The ops are cut into the 2 groups of minimal
 total intra-group distance.
 
-Gradient vector (our choice for the fused supernet, matching "the op weights on every other edge of every cell
-+ the residual reduction blocks" of the GM-NAS code): `nb201_gm_vector` concatenates, for every search cell,
-the gradient slices of the parameterised ops (1x1 / 3x3 conv, BN affine when present) of the 5 edges other
-than e, then every parameter gradient of the residual reduction blocks; stem and head are excluded.
-Parameter-free ops (skip, pool, none) contribute nothing, exactly as in the public code. Missing gradients
-count as zeros (equal layouts; a zero block changes neither dot products nor norms). Another space/supernet
-passes its own `grad_vector` function.
+Gradient vector: the space's (`SearchSpace.one_shot.gm_vector`, e.g. `harness/spaces/nb201/gm.py`), passed in
+as `grad_vector`; each space defines which parameter gradients describe "the rest of the supernet".
 
 Distance per batch: d(i, j) = 1 - <g_i, g_j> / (|g_i| |g_j| + 1e-6); averaged over the batches (repeats).
 """
@@ -28,11 +23,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from harness.spaces.nb201 import NUM_EDGES
-
 COS_EPS = 1e-6
 GradVectorFn = Callable[[nn.Module, int], Tensor]
-"""(supernet after backward, probed edge) -> flat gradient vector; default `nb201_gm_vector`."""
+"""(supernet after backward, probed edge) -> flat gradient vector (the space's `one_shot.gm_vector`)."""
 
 
 def default_group0_sizes(num_ops: int) -> tuple[int, ...]:
@@ -86,34 +79,6 @@ def cosine_distance_matrix(grads: Tensor) -> np.ndarray:
     return (1.0 - cos).cpu().numpy()
 
 
-def nb201_gm_vector(supernet: nn.Module, edge: int) -> Tensor:
-    """GM gradient vector of an `NB201Supernet` after backward, for a probe on `edge`.
-
-    Concatenates, in a fixed order, per search cell the gradient slices of the conv (and BN-affine, if any)
-    parameters of every edge except `edge` (the fused cell stacks them per edge slot, `EDGE_SLOTS`), then the
-    gradients of all residual reduction blocks. Stem and head are excluded (algorithms.md §3). A missing
-    gradient (op not computed in this probe) contributes zeros, so all probes give vectors of equal layout.
-    """
-    from harness.models.nb201_supernet import EDGE_SLOTS, FusedCell
-
-    other_slots = [EDGE_SLOTS[e] for e in range(NUM_EDGES) if e != edge]
-    parts: list[Tensor] = []
-    for layer in supernet.layers:  # type: ignore[attr-defined]
-        if isinstance(layer, FusedCell):
-            for name in ("conv1x1", "conv3x3", "bn1x1_weight", "bn1x1_bias", "bn3x3_weight", "bn3x3_bias"):
-                p = getattr(layer, name, None)
-                if p is None:
-                    continue
-                g = p.grad if p.grad is not None else torch.zeros_like(p)
-                parts.append(g[other_slots].reshape(-1))
-        else:
-            parts.extend(
-                (p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1)
-                for p in layer.parameters()
-            )
-    return torch.cat(parts) if parts else torch.zeros(0)
-
-
 def probe_weights(base: Tensor, edge: int, op: int) -> Tensor:
     """Copy of `base` ([..., 6, 5]) with edge `edge` zeroed and op `op` on it set to 1 (one-hot probe)."""
     w = base.detach().clone()
@@ -143,7 +108,7 @@ def gradient_distance(
     active_mask: Tensor,
     edge: int,
     batches: Iterable[tuple[Tensor, Tensor]],
-    grad_vector: GradVectorFn | None = None,
+    grad_vector: GradVectorFn,
 ) -> tuple[tuple[int, ...], np.ndarray, int]:
     """Average 1 - cos distance between the one-hot probes of every active op on `edge`.
 
@@ -151,7 +116,6 @@ def gradient_distance(
     not change the supernet the caller keeps training, and parameter gradients are cleared. Returns (ops,
     distance, forwards). Raises ValueError when no batch is given.
     """
-    grad_vector = grad_vector or nb201_gm_vector
     ops = tuple(int(o) for o in torch.nonzero(active_mask[edge]).flatten().tolist())
     if len(ops) < 2:
         raise ValueError(f"edge {edge} has {len(ops)} active op(s); nothing to split")
@@ -190,8 +154,8 @@ def gm_split_edge(
     active_mask: Tensor,
     edge: int,
     batches: Iterable[tuple[Tensor, Tensor]],
+    grad_vector: GradVectorFn,
     group0_sizes: Sequence[int] | None = None,
-    grad_vector: GradVectorFn | None = None,
 ) -> tuple[EdgeSplit, int]:
     """Gradient-match edge `edge` and cut its active ops into 2 groups. Returns (split, forwards used)."""
     ops, dist, forwards = gradient_distance(supernet, base_weights, active_mask, edge, batches, grad_vector)

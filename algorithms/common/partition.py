@@ -10,8 +10,9 @@ Granularity:
 * `hierarchy_partitions(mask, edges, groups)`: per-edge op groups (GM: 2 groups; exhaustive: singletons),
   children = the Cartesian product, first edge varying slowest, group 0 before group 1 (this order decides
   selection ties).
-A child's mask is the AND of the parent mask and its per-edge group masks; its region size is the product of
-the kept ops per edge (`harness.spaces.nb201.region_size`).
+A child's mask is the AND of the parent mask and its per-edge group masks; its region size is the space's
+(`SearchSpace.one_shot.region_size`; NB201: the product of the kept ops per edge). Masks are the space's
+[E, O] arrays.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import torch
 from torch import Tensor, nn
 
 from harness.errors import InputError
-from harness.spaces.nb201 import NUM_EDGES, NUM_OPS, OPS, NB201Arch, region_size
+from harness.spaces.base import OneShotAdapter
 
 DEFAULT_MAX_SUB_SUPERNETS = 128
 
@@ -47,16 +48,16 @@ def check_cap(count: int, cap: int, what: str = "split") -> None:
 class Partition:
     """One child's region: its mask and, per split edge, the kept ops (canonical op indices)."""
 
-    mask: np.ndarray  # bool [6, 5]
+    mask: np.ndarray  # bool [E, O]
     groups: tuple[tuple[int, tuple[int, ...]], ...]  # ((edge, ops), ...) in edge order
 
-    @property
-    def remaining_space(self) -> int:
-        return region_size(self.mask)
+    def remaining_space(self, one_shot: OneShotAdapter) -> int:
+        return one_shot.region_size(self.mask)
 
-    def describe(self) -> str:
-        """e.g. "e1={skip_connect,nor_conv_3x3} e2={none}"."""
-        return " ".join(f"e{e}={{{','.join(OPS[o] for o in ops)}}}" for e, ops in self.groups)
+    def describe(self, one_shot: OneShotAdapter) -> str:
+        """e.g. "e1={skip_connect,nor_conv_3x3} e2={none}" (edge names are the space's)."""
+        names, ops_ = one_shot.edge_names, one_shot.ops
+        return " ".join(f"{names[e]}={{{','.join(ops_[o] for o in ops)}}}" for e, ops in self.groups)
 
     def torch_mask(self, device: torch.device | str | None = None) -> Tensor:
         return torch.as_tensor(self.mask, dtype=torch.bool, device=device)
@@ -65,8 +66,8 @@ class Partition:
 def _as_numpy_mask(mask: Tensor | np.ndarray) -> np.ndarray:
     m = mask.detach().cpu().numpy() if isinstance(mask, Tensor) else np.asarray(mask)
     m = m.astype(bool)
-    if m.shape != (NUM_EDGES, NUM_OPS):
-        raise ValueError(f"mask must have shape {(NUM_EDGES, NUM_OPS)}, got {m.shape}")
+    if m.ndim != 2:
+        raise ValueError(f"mask must be a 2-d [edges, ops] array, got shape {m.shape}")
     return m
 
 
@@ -103,7 +104,7 @@ def hierarchy_partitions(
     for combo in product(*[list(gs) for gs in groups]):
         mask = parent.copy()
         for e, g in zip(edges, combo, strict=True):
-            keep = np.zeros(NUM_OPS, dtype=bool)
+            keep = np.zeros(mask.shape[1], dtype=bool)
             keep[list(g)] = True
             mask[e] &= keep
         children.append(
@@ -120,13 +121,6 @@ def hierarchy_partitions(
 def edge_partitions(parent_mask: Tensor | np.ndarray, edge: int) -> list[Partition]:
     """Few-shot NAS granularity: one child per active op of one edge, in op order."""
     return hierarchy_partitions(parent_mask, [edge], [singleton_groups(parent_mask, edge)])
-
-
-def region_archs(mask: Tensor | np.ndarray) -> list[NB201Arch]:
-    """Every architecture inside the region, in product order (edge 0 slowest, ops ascending)."""
-    m = _as_numpy_mask(mask)
-    per_edge = [np.flatnonzero(m[e]).tolist() for e in range(NUM_EDGES)]
-    return [NB201Arch.from_codes(codes) for codes in product(*per_edge)]
 
 
 def planned_children(parent_mask: Tensor | np.ndarray, edges: Sequence[int], granularity: str) -> int:
@@ -154,8 +148,8 @@ class SupernetState:
     """
 
     supernet: nn.Module
-    mask: Tensor  # bool [6, 5], on the supernet's device
-    alpha: Tensor | None = None  # leaf with requires_grad, [6, 5]
+    mask: Tensor  # bool [E, O], on the supernet's device
+    alpha: Tensor | None = None  # leaf with requires_grad, [E, O]
     w_opt: torch.optim.Optimizer | None = None
     a_opt: torch.optim.Optimizer | None = None
     sched: dict[str, int] = field(default_factory=dict)

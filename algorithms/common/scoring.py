@@ -32,7 +32,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from harness.spaces.nb201 import NB201Arch
+from harness.spaces.base import OneShotAdapter
 
 from .sampling import arch_one_hot
 
@@ -46,7 +46,7 @@ def batch_statistics_bn(module: nn.Module) -> Iterator[None]:
 
     Works on any module exposing a boolean `track_running_stats` attribute that its forward honours: torch's
     _BatchNorm (training=True with track_running_stats=False passes no running buffers to F.batch_norm, see
-    torch/nn/modules/batchnorm.py) and the fused supernet cell (harness.models.nb201_supernet.FusedCell).
+    torch/nn/modules/batchnorm.py) and the fused supernet cell (harness.spaces.nb201.supernet.FusedCell).
     """
     flagged = [m for m in module.modules() if isinstance(getattr(m, "track_running_stats", None), bool)]
     was_training = [(m, m.training) for m in module.modules()]
@@ -84,8 +84,9 @@ def _autocast(device: torch.device | str | None) -> contextlib.AbstractContextMa
 
 @torch.no_grad()
 def score_single_path(
+    one_shot: OneShotAdapter,
     supernet: nn.Module,
-    archs: Sequence[NB201Arch],
+    archs: Sequence[Any],
     batches: Sequence[tuple[Tensor, Tensor]],
     *,
     bn_mode: str = "eval",
@@ -103,7 +104,7 @@ def score_single_path(
     scores = np.empty(len(archs), dtype=np.float64)
     with mode, _autocast(autocast_device):
         for i, arch in enumerate(archs):
-            w = arch_one_hot(arch, device)
+            w = arch_one_hot(one_shot, arch, device)
             m = w.bool()
             correct = torch.zeros((), dtype=torch.int64, device=device)
             for x, y in batches:
@@ -128,8 +129,9 @@ def held_out_score_batches(
 
 
 def score_with_context(
+    one_shot: OneShotAdapter,
     supernet: nn.Module,
-    archs: Sequence[NB201Arch],
+    archs: Sequence[Any],
     ctx: Any,
     *,
     batch_size: int,
@@ -138,7 +140,7 @@ def score_with_context(
 ) -> np.ndarray:
     """score_single_path on ctx.data's held-out batches; counts forwards and images in the current phase."""
     batches = held_out_score_batches(ctx.data, batch_size, max_images)
-    scores = score_single_path(supernet, archs, batches, bn_mode=bn_mode, autocast_device=ctx.device)
+    scores = score_single_path(one_shot, supernet, archs, batches, bn_mode=bn_mode, autocast_device=ctx.device)
     n_img = sum(int(y.shape[0]) for _, y in batches)
     ctx.count(forwards=len(archs) * len(batches), images=len(archs) * n_img)
     return scores

@@ -23,10 +23,12 @@ Public API:
         the next held-out batch (the held-out stream starts a new shuffled pass when exhausted), then an SGD
         step on the weight batch with op weights masked_softmax(alpha, mask). train_alpha=False freezes
         alpha (weights-only epochs). Also logs alpha_loss.
-    build_supernet(ctx, purpose, *, num_classes, C, N, affine, track_running_stats) -> NB201Supernet
-        initial weights fixed by (run seed, purpose), identical on every device.
+    build_supernet(one_shot, ctx, *, num_classes, C, N, affine, track_running_stats) -> nn.Module
+        the space's supernet; the ONE seeding rule of every algorithm: initial weights fixed by the run seed
+        alone (derive_seed(seed, "supernet_init")), so a seed gives every method the same initial supernet
+        (same size), identical on every device.
     generator_states(ctx, purposes) -> dict[str, Tensor]; restore_generators(ctx, states) -> None  (resume)
-    check_space_and_split(space, data, search_split, name) -> None   (InputError on mismatch)
+    check_split(data, search_split, name) -> None   (InputError when real data was split otherwise)
     capped(stream, max_steps) -> iterable: one epoch of `stream`, its first `max_steps` batches (0 = all);
     capped_len(stream, max_steps) -> int: how many batches that epoch has (config `max_steps_per_epoch`)
 Both loops use harness.train.autocast(ctx.device) (bf16 on CUDA, no-op on CPU) and call supernet.train().
@@ -44,10 +46,13 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from harness.errors import InputError
-from harness.train import autocast, sgd_step
+from harness.train import autocast, derive_seed, sgd_step
 
 from .alpha import masked_softmax
 from .bilevel import darts_alpha_step
+
+SUPERNET_INIT = "supernet_init"
+"""The purpose every algorithm's initial supernet is seeded from (with the run seed)."""
 
 
 @dataclass(frozen=True)
@@ -230,17 +235,21 @@ def capped_len(stream: Sized, max_steps: int) -> int:
 
 # ------------------------------------------------------------------------------------ construction and resume
 def build_supernet(
-    ctx: Any, purpose: str, *, num_classes: int, C: int, N: int, affine: bool, track_running_stats: bool
+    one_shot: Any,
+    ctx: Any,
+    *,
+    num_classes: int,
+    C: int,
+    N: int,
+    affine: bool,
+    track_running_stats: bool,
 ) -> nn.Module:
-    """An NB201Supernet whose initial weights depend only on (run seed, purpose): built on CPU under a forked
-    global RNG seeded from ctx.torch_generator(purpose), then moved to ctx.device
-    (same init on every device)."""
-    from harness.models import NB201Supernet
-
-    seed = int(torch.randint(0, 2**62, (1,), generator=ctx.torch_generator(purpose)))
+    """The space's supernet, whose initial weights depend only on the run seed: built on CPU under a forked
+    global RNG seeded with derive_seed(seed, SUPERNET_INIT), then moved to ctx.device (same init on every
+    device, and in every algorithm: one seeding rule, so methods compared at one seed start alike)."""
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        net = NB201Supernet(
+        torch.manual_seed(derive_seed(int(ctx.seed), SUPERNET_INIT))
+        net = one_shot.build_supernet(
             num_classes=num_classes, C=C, N=N, affine=affine, track_running_stats=track_running_stats
         )
     return net.to(ctx.device)
@@ -256,10 +265,8 @@ def restore_generators(ctx: Any, states: dict[str, Tensor]) -> None:
         ctx.torch_generator(p).set_state(s.to("cpu", torch.uint8))
 
 
-def check_space_and_split(space: str, data: Any, search_split: str, name: str) -> None:
-    """InputError unless space is nb201 and real data was split as the config says (synthetic: no split)."""
-    if space != "nb201":
-        raise InputError(f"{name} supports space 'nb201' only, got {space!r}")
+def check_split(data: Any, search_split: str, name: str) -> None:
+    """InputError unless real data was split as the config says (synthetic data has no split)."""
     if getattr(data, "source", None) == "real":
         parts = str(data.identity).split(":")
         if len(parts) >= 2 and parts[1] != search_split:

@@ -1,11 +1,12 @@
-"""DARTS on NB201 (algorithms.md §5): alternate one alpha step (held-out batch) and one weight step (weight
-batch) per batch, cosine LR per epoch, final arch = per-edge argmax of masked softmax(alpha), `none` allowed.
+"""DARTS (algorithms.md §5) on any space with a one-shot adapter: alternate one alpha step (held-out batch) and
+one weight step (weight batch) per batch, cosine LR per epoch, final arch = the space's derivation rule on the
+masked softmax of alpha (NB201: per-edge argmax, `none` allowed).
 
-Records: per epoch `train_loss`, `train_acc_pct`, `alpha_loss`, `lr`, `derived_index` (phase "supernet") and
-the 30 raw alphas `alpha.e<k>.<op>` (phase "alpha"). Artifacts (ctx.save_checkpoint): "darts" (resume
-state, each epoch) and "darts_alphas" (alpha after every epoch, [epochs, 6, 5]). A killed run resumes from
-the last epoch checkpoint: weights, BN buffers, alpha, both optimizer states and the batch-stream generators
-are restored, so the resumed run equals an uninterrupted one (CPU).
+Records: per epoch `train_loss`, `train_acc_pct`, `alpha_loss`, `lr`, `derived_index` (phase "supernet"; only in
+enumerable spaces) and the raw alphas `alpha.<edge>.<op>` (phase "alpha"). Artifacts (ctx.save_checkpoint): "darts"
+(resume state, each epoch) and "darts_alphas" (alpha after every epoch, [epochs, E, O]). A killed run resumes from
+the last epoch checkpoint: weights, BN buffers, alpha, both optimizer states and the batch-stream generators are
+restored, so the resumed run equals an uninterrupted one (CPU).
 """
 
 from __future__ import annotations
@@ -16,57 +17,62 @@ from typing import ClassVar
 import numpy as np
 import torch
 
-from algorithms.common.alpha import derive_argmax, full_mask, init_alpha, masked_softmax
+from algorithms.common.alpha import derive, full_mask, init_alpha, masked_softmax
 from algorithms.common.scoring import score_with_context
 from algorithms.common.supernet_train import (
     build_supernet,
     capped,
     capped_len,
-    check_space_and_split,
+    check_split,
     generator_states,
     restore_generators,
     train_darts_epoch,
 )
 from algorithms.darts.config import Config
-from harness.api import RunContext, SearchOutcome
+from harness.api import Arch, RunContext, SearchOutcome
 from harness.data import BatchStream
-from harness.spaces.nb201 import OPS, NB201Arch
+from harness.spaces.base import SearchSpace
 from harness.train import make_adam, make_sgd, path_cosine_lr, set_lr
 
 CKPT = "darts"
 ALPHAS_ARTIFACT = "darts_alphas"
 _GENERATORS = ("darts/weight_batches", "darts/held_out_batches")
-SELECTION_RULE = "per-edge argmax of masked softmax(alpha), none allowed"
 
 
 class Darts:
     name: ClassVar[str] = "darts"
     Config: ClassVar[type] = Config
     uses_oracle: ClassVar[bool] = False
+    requires: ClassVar[tuple[str, ...]] = ("one_shot",)
 
     def __init__(self, config: Config | None = None) -> None:
         self.config = config if config is not None else Config()
         self.supernet: torch.nn.Module | None = None
         self.alpha: torch.Tensor | None = None
+        self.one_shot = None
 
     # -------------------------------------------------------------------------------- search
-    def search(self, space: str, ctx: RunContext) -> SearchOutcome:
+    def search(self, space: SearchSpace, ctx: RunContext) -> SearchOutcome:
         cfg = self.config
         data = ctx.data
-        check_space_and_split(space, data, cfg.search_split, self.name)
+        check_split(data, cfg.search_split, self.name)
+        one_shot = self.one_shot = space.one_shot
+        enumeration = space.enumeration
         device = ctx.device
         sn = cfg.supernet
         net = build_supernet(
+            one_shot,
             ctx,
-            "darts/init",
             num_classes=data.num_classes,
             C=sn.C,
             N=sn.N,
             affine=sn.affine,
             track_running_stats=sn.track_running_stats,
         )
-        alpha = init_alpha(ctx.torch_generator("darts/alpha"), device=device)
-        mask = full_mask(device)
+        alpha = init_alpha(
+            ctx.torch_generator("darts/alpha"), shape=(one_shot.num_edges, one_shot.num_ops), device=device
+        )
+        mask = full_mask(one_shot, device)
         w_opt = make_sgd(net.parameters(), cfg.weight_opt)
         a_opt = make_adam([alpha], cfg.alpha_opt)
         weight_stream = BatchStream(
@@ -123,14 +129,19 @@ class Darts:
                     step_offset=epoch * steps_per_epoch,
                 )
                 step = (epoch + 1) * steps_per_epoch
-                derived = derive_argmax(alpha, mask)
-                ctx.log(step, "supernet", epoch=epoch, lr=lr, derived_index=derived.index)
+                derived = derive(one_shot, alpha, mask)
+                extra = {"derived_index": enumeration.index(derived)} if enumeration is not None else {}
+                ctx.log(step, "supernet", epoch=epoch, lr=lr, **extra)
                 a = alpha.detach().cpu()
                 ctx.log(
                     step,
                     "alpha",
                     epoch=epoch,
-                    **{f"alpha.e{e}.{op}": float(a[e, o]) for e in range(6) for o, op in enumerate(OPS)},
+                    **{
+                        f"alpha.{edge}.{op}": float(a[e, o])
+                        for e, edge in enumerate(one_shot.edge_names)
+                        for o, op in enumerate(one_shot.ops)
+                    },
                 )
                 history.append(a.clone())
                 del stats
@@ -151,16 +162,17 @@ class Darts:
             ALPHAS_ARTIFACT,
             {
                 "alphas": alphas,
-                "ops": list(OPS),
-                "note": "raw alpha after each epoch, [epochs, 6 edges, 5 ops]",
+                "ops": list(one_shot.ops),
+                "edges": list(one_shot.edge_names),
+                "note": "raw alpha after each epoch, [epochs, edges, ops]",
             },
         )
         self.supernet, self.alpha = net, alpha.detach()
-        final = derive_argmax(alpha, mask)
+        final = derive(one_shot, alpha, mask)
         probs = masked_softmax(alpha.detach(), mask).cpu()
         return SearchOutcome(
             final_arch=final,
-            selection_rule=SELECTION_RULE,
+            selection_rule=one_shot.selection_rule,
             extras={
                 "order": cfg.order,
                 "track_running_stats": sn.track_running_stats,
@@ -174,12 +186,13 @@ class Darts:
         )
 
     # -------------------------------------------------------------------------------- SupernetScorer
-    def score(self, archs: Sequence[NB201Arch], ctx: RunContext) -> tuple[np.ndarray, list[str]]:
+    def score(self, archs: Sequence[Arch], ctx: RunContext) -> tuple[np.ndarray, list[str]]:
         """Single-path held-out top-1 (%) of each arch with the trained supernet (one-hot op weights)."""
         if self.supernet is None:
             raise RuntimeError("Darts.score called before search")
         cfg = self.config
         scores = score_with_context(
+            self.one_shot,
             self.supernet,
             archs,
             ctx,

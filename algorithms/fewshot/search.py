@@ -1,5 +1,6 @@
-"""Few-shot NAS on NB201 (algorithms.md §4): one-shot supernet -> split one edge into one sub-supernet per op
--> weight transfer -> train each sub-supernet -> score random candidates inside each -> best held-out proxy.
+"""Few-shot NAS (algorithms.md §4), on spaces whose regions can be enumerated (NB201): one-shot supernet -> split one
+edge into one sub-supernet per op -> weight transfer -> train each sub-supernet -> score random candidates inside
+each -> best held-out proxy.
 
 Steps and their cost phases:
 * "oneshot": uniform single-path training of the whole space (`sample_per="cell"`: an independent op per
@@ -30,12 +31,12 @@ from torch import Tensor
 
 from algorithms.common.alpha import full_mask
 from algorithms.common.buffers import restored_buffers
-from algorithms.common.partition import SupernetState, edge_partitions, region_archs, spawn_child
+from algorithms.common.partition import SupernetState, edge_partitions, spawn_child
 from algorithms.common.sampling import sample_single_path
 from algorithms.common.scoring import held_out_score_batches, score_single_path
-from harness.api import RunContext, SearchOutcome, StageOutcome, SubSupernetOutcome
-from harness.errors import InputError
-from harness.spaces.nb201 import NB201Arch, arch_in_region, region_size
+from algorithms.common.supernet_train import build_supernet
+from harness.api import Arch, RunContext, SearchOutcome, StageOutcome, SubSupernetOutcome
+from harness.spaces.base import SearchSpace
 
 from .config import Config
 
@@ -46,11 +47,13 @@ class FewShot:
     name: ClassVar[str] = "fewshot"
     Config: ClassVar[type] = Config
     uses_oracle: ClassVar[bool] = False
+    requires: ClassVar[tuple[str, ...]] = ("one_shot", "single_path", "enumeration")
 
     def __init__(self, config: Config | None = None) -> None:
         self.config = config if config is not None else Config()
         self._oneshot: SupernetState | None = None
         self._children: list[SupernetState] = []
+        self.one_shot: Any = None
 
     # -------------------------------------------------------------------------------------------------
     # training
@@ -95,6 +98,7 @@ class FewShot:
                 if cfg.max_steps_per_epoch and b >= cfg.max_steps_per_epoch:
                     break
                 w = sample_single_path(
+                    self.one_shot,
                     state.mask,
                     gen,
                     per=cfg.sample_per,
@@ -130,12 +134,13 @@ class FewShot:
         self,
         ctx: RunContext,
         state: SupernetState,
-        archs: Sequence[NB201Arch],
+        archs: Sequence[Arch],
         batches: list[tuple[Tensor, Tensor]],
         amp_device: torch.device | None,
     ) -> np.ndarray:
         with restored_buffers(state.supernet):
             scores = score_single_path(
+                self.one_shot,
                 state.supernet,
                 list(archs),
                 batches,
@@ -149,27 +154,27 @@ class FewShot:
 
     # ---------------------------------------------------------------------------------------------------
     # search
-    def search(self, space: str, ctx: RunContext) -> SearchOutcome:
-        from harness.models import NB201Supernet
-        from harness.train import derive_seed, make_sgd
+    def search(self, space: SearchSpace, ctx: RunContext) -> SearchOutcome:
+        from harness.train import make_sgd
 
-        if space != "nb201":
-            raise InputError(f"fewshot supports space 'nb201' only, got {space!r}")
+        one_shot = self.one_shot = space.one_shot
         cfg = self.config
         device = torch.device(ctx.device)
         amp_device = device if (cfg.amp and device.type == "cuda") else None
         sgd = cfg.weight_opt
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(derive_seed(int(ctx.seed), "supernet_init"))
-            net = NB201Supernet(
-                num_classes=ctx.data.num_classes,
-                C=cfg.supernet.C,
-                N=cfg.supernet.N,
-                affine=cfg.supernet.affine,
-                track_running_stats=cfg.supernet.track_running_stats,
-            )
-        net = net.to(device)
-        oneshot = SupernetState(supernet=net, mask=full_mask(device), w_opt=make_sgd(net.parameters(), sgd))
+        sn = cfg.supernet
+        net = build_supernet(
+            one_shot,
+            ctx,
+            num_classes=ctx.data.num_classes,
+            C=sn.C,
+            N=sn.N,
+            affine=sn.affine,
+            track_running_stats=sn.track_running_stats,
+        )
+        oneshot = SupernetState(
+            supernet=net, mask=full_mask(one_shot, device), w_opt=make_sgd(net.parameters(), sgd)
+        )
         stream = self._stream(ctx)
         step = 0
         t0 = time.perf_counter()
@@ -198,8 +203,8 @@ class FewShot:
 
         batches = self._score_batches(ctx)
         rng = ctx.numpy_rng("candidates")
-        subs_best: list[tuple[NB201Arch, float]] = []
-        candidates: list[tuple[NB201Arch, float]] = []
+        subs_best: list[tuple[Arch, float]] = []
+        candidates: list[tuple[Arch, float]] = []
         child_cost: list[dict[str, float]] = []
         for k, (p, child) in enumerate(zip(parts, children, strict=True)):
             c0 = time.perf_counter()
@@ -216,7 +221,7 @@ class FewShot:
                         amp_device=amp_device,
                     )
                 with ctx.phase("search"):
-                    region = region_archs(p.mask)
+                    region = one_shot.region_archs(p.mask)
                     if cfg.candidates_per_child and cfg.candidates_per_child < len(region):
                         pick = np.sort(rng.choice(len(region), size=cfg.candidates_per_child, replace=False))
                         region = [region[i] for i in pick]
@@ -231,7 +236,7 @@ class FewShot:
                         child=k,
                         held_out_acc_pct=float(scores[best]),
                         candidates=len(region),
-                        remaining_space=p.remaining_space,
+                        remaining_space=p.remaining_space(one_shot),
                     )
             child_cost.append(
                 {
@@ -251,16 +256,16 @@ class FewShot:
             stage=1,
             child=pick,
             held_out_acc_pct=subs_best[pick][1],
-            remaining_space=parts[pick].remaining_space,
+            remaining_space=parts[pick].remaining_space(one_shot),
         )
         subs = tuple(
             SubSupernetOutcome(
                 stage=1,
                 child=k,
-                partition=p.describe(),
+                partition=p.describe(one_shot),
                 held_out_acc=subs_best[k][1],
                 selected=k == pick,
-                remaining_space=p.remaining_space,
+                remaining_space=p.remaining_space(one_shot),
                 cost=child_cost[k],
             )
             for k, p in enumerate(parts)
@@ -269,7 +274,7 @@ class FewShot:
             index=1,
             children=len(parts),
             pick=pick,
-            remaining_space=parts[pick].remaining_space,
+            remaining_space=parts[pick].remaining_space(one_shot),
             pick_arch=subs_best[pick][0],
             cost={
                 "wall_s": sum(c["wall_s"] for c in child_cost),
@@ -294,7 +299,7 @@ class FewShot:
         )
 
     # -------------------------------------------------------------------------------------- SupernetScorer
-    def score(self, archs: Sequence[NB201Arch], ctx: RunContext) -> tuple[np.ndarray, list[str]]:
+    def score(self, archs: Sequence[Arch], ctx: RunContext) -> tuple[np.ndarray, list[str]]:
         if not self._children:
             raise RuntimeError("score() needs a finished search")
         cfg = self.config
@@ -304,7 +309,8 @@ class FewShot:
         owner_idx: list[int] = []
         for a in archs:
             k = next(
-                (k for k, c in enumerate(self._children) if arch_in_region(a, c.mask.cpu().numpy())), None
+                (k for k, c in enumerate(self._children) if self.one_shot.in_region(a, c.mask.cpu().numpy())),
+                None,
             )
             if k is None:  # cannot happen: the children partition the whole space
                 raise RuntimeError(f"no sub-supernet owns {a}")
@@ -320,4 +326,4 @@ class FewShot:
         return scores, owners
 
 
-__all__ = ["FewShot", "region_size"]
+__all__ = ["FewShot"]

@@ -1,4 +1,5 @@
-"""HEP-NAS (hierarchical edge partitioning with search-space mutual distillation), NB201 space.
+"""HEP-NAS (hierarchical edge partitioning with search-space mutual distillation), on any space with a
+one-shot adapter (hierarchies, derivation, GM vector and supernet come from `space.one_shot`).
 
 Follows algorithms.md §2.2 / pseudo-code §2.6 step by step:
 
@@ -9,7 +10,7 @@ Follows algorithms.md §2.2 / pseudo-code §2.6 step by step:
         children <- full-state copies of S with mask AND product(groups)   (cap checked before training)
         teacher <- S (frozen); for j: for child i: one SMD epoch at epoch index start + j
         S <- first child with maximal whole-held-out top-1 (own masked-softmax mixture, select_bn_mode)
-    train S for final_epochs (no KD); return per-edge argmax of masked softmax(alpha)
+    train S for final_epochs (no KD); return the space's derivation of masked softmax(alpha)
 
 Scheduler: one position per trained epoch along the path (supernet, SMD, final epochs), inherited by children.
 `path_cosine` runs 0.025 -> 0.001 over the whole selected path (split_epochs[-1] + stages * smd_epochs +
@@ -33,7 +34,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from algorithms.common.alpha import derive_argmax, full_mask, init_alpha, masked_softmax
+from algorithms.common.alpha import derive, full_mask, init_alpha, masked_softmax
 from algorithms.common.gm_split import gm_split_edge
 from algorithms.common.partition import (
     Partition,
@@ -46,25 +47,23 @@ from algorithms.common.partition import (
 )
 from algorithms.common.sampling import arch_one_hot
 from algorithms.common.scoring import held_out_score_batches
-from harness.api import RunContext, SearchOutcome, StageOutcome, SubSupernetOutcome
-from harness.errors import InputError
-from harness.spaces.nb201 import HIERARCHIES, NB201Arch, arch_in_region, region_size
+from algorithms.common.supernet_train import build_supernet
+from harness.api import Arch, RunContext, SearchOutcome, StageOutcome, SubSupernetOutcome
+from harness.spaces.base import OneShotAdapter, SearchSpace
 
 from .config import Config
 from .smd import uses_siblings, uses_teacher
 from .training import KD, EpochStats, frozen_stats, held_out_accuracy, train_epoch
 
-SELECTION_RULE = (
-    "per-edge argmax of masked softmax(alpha) of the last stage's winner (held-out top-1 selection)"
-)
+SELECTION_RULE = "the last stage's winner (held-out top-1 selection), derived by {rule}"
 
 
 def stage_hierarchies(
-    order: str, count: int, rng: np.random.Generator | None = None
+    one_shot: OneShotAdapter, order: str, count: int, rng: np.random.Generator | None = None
 ) -> list[tuple[int, ...]]:
     """The hierarchies (edge tuples) processed by the stages: node order, reversed, or a seeded permutation of
     whole nodes (every edge of a node stays together: algorithms.md §9 #4)."""
-    hs = list(HIERARCHIES)
+    hs = list(one_shot.hierarchies)
     if order == "reversed":
         hs = hs[::-1]
     elif order == "random":
@@ -74,9 +73,11 @@ def stage_hierarchies(
     return hs[:count]
 
 
-def planned_stage_children(cfg: Config, hierarchies: Sequence[tuple[int, ...]]) -> list[int]:
+def planned_stage_children(
+    one_shot: OneShotAdapter, cfg: Config, hierarchies: Sequence[tuple[int, ...]]
+) -> list[int]:
     """Children per stage, known before training (each stage's edges are untouched by earlier stages)."""
-    mask = np.ones((6, 5), dtype=bool)
+    mask = one_shot.full_mask()
     return [planned_children(mask, h, cfg.partition) for h in hierarchies]
 
 
@@ -84,9 +85,11 @@ class HepNas:
     name: ClassVar[str] = "hepnas"
     Config: ClassVar[type] = Config
     uses_oracle: ClassVar[bool] = False
+    requires: ClassVar[tuple[str, ...]] = ("one_shot",)
 
     def __init__(self, config: Config | None = None) -> None:
         self.config = config if config is not None else Config()
+        self.one_shot: Any = None
         self._final: SupernetState | None = None
         self._stage_children: list[list[SupernetState]] = []
         self._score_batches: list[tuple[Tensor, Tensor]] | None = None
@@ -170,28 +173,40 @@ class HepNas:
         return stats
 
     # ------------------------------------------------------------------------------------------------- search
-    def search(self, space: str, ctx: RunContext) -> SearchOutcome:
+    def search(self, space: SearchSpace, ctx: RunContext) -> SearchOutcome:
         from harness.train import make_adam, make_sgd
 
-        if space != "nb201":
-            raise InputError(
-                f"hepnas supports space 'nb201' only, got {space!r} (the DARTS space is not implemented)"
-            )
+        one_shot = self.one_shot = space.one_shot
         cfg = self.config
         device = torch.device(ctx.device)
         amp_device = device if (cfg.amp and device.type == "cuda") else None
-        hierarchies = stage_hierarchies(cfg.stage_order, len(cfg.split_epochs), ctx.numpy_rng("stage_order"))
-        planned = planned_stage_children(cfg, hierarchies)
+        hierarchies = stage_hierarchies(
+            one_shot, cfg.stage_order, len(cfg.split_epochs), ctx.numpy_rng("stage_order")
+        )
+        planned = planned_stage_children(one_shot, cfg, hierarchies)
         for t, n in enumerate(planned, start=1):
             check_cap(n, cfg.max_sub_supernets, what=f"hepnas stage {t} (partition={cfg.partition})")
 
         sn = cfg.supernet
-        net = build_supernet(ctx, sn.C, sn.N, sn.affine, sn.track_running_stats)
-        alpha = init_alpha(ctx.torch_generator("alpha_init"), cfg.alpha_init_scale, device=device)
+        net = build_supernet(
+            one_shot,
+            ctx,
+            num_classes=ctx.data.num_classes,
+            C=sn.C,
+            N=sn.N,
+            affine=sn.affine,
+            track_running_stats=sn.track_running_stats,
+        )
+        alpha = init_alpha(
+            ctx.torch_generator("alpha_init"),
+            cfg.alpha_init_scale,
+            shape=(one_shot.num_edges, one_shot.num_ops),
+            device=device,
+        )
         sgd, adam = cfg.weight_opt, cfg.alpha_opt
         S = SupernetState(
             supernet=net,
-            mask=full_mask(device),
+            mask=full_mask(one_shot, device),
             alpha=alpha,
             w_opt=make_sgd(net.parameters(), sgd),
             a_opt=make_adam([alpha], adam),
@@ -291,24 +306,24 @@ class HepNas:
                             stage=t,
                             child=i,
                             held_out_acc_pct=acc,
-                            remaining_space=parts[i].remaining_space,
+                            remaining_space=parts[i].remaining_space(one_shot),
                         )
                     pick = 0
                     for i, acc in enumerate(accs):
                         if acc > accs[pick]:  # strict: the first maximum wins
                             pick = i
             S = children[pick]
-            remaining = region_size(S.mask.cpu().numpy())
+            remaining = one_shot.region_size(S.mask.cpu().numpy())
             ctx.log(step, "stage", stage=t, children=len(children), pick=pick, remaining_space=remaining)
             for i, (p, acc) in enumerate(zip(parts, accs, strict=True)):
                 subs.append(
                     SubSupernetOutcome(
                         stage=t,
                         child=i,
-                        partition=p.describe(),
+                        partition=p.describe(one_shot),
                         held_out_acc=acc,
                         selected=i == pick,
-                        remaining_space=p.remaining_space,
+                        remaining_space=p.remaining_space(one_shot),
                         cost=_cost_dict(child_cost[i]),
                     )
                 )
@@ -318,7 +333,7 @@ class HepNas:
                     children=len(children),
                     pick=pick,
                     remaining_space=remaining,
-                    pick_arch=derive_argmax(S.alpha.detach(), S.mask) if S.alpha is not None else None,
+                    pick_arch=derive(one_shot, S.alpha.detach(), S.mask) if S.alpha is not None else None,
                     cost={
                         "wall_s": time.perf_counter() - stage_t0,
                         "epochs": float(split_epoch - start + cfg.smd_epochs * len(children)),
@@ -343,12 +358,13 @@ class HepNas:
                 ctx.log(step, "final", epoch=start + k, train_loss=st.loss)
         self._final = S
         assert S.alpha is not None
-        final_arch = derive_argmax(S.alpha.detach(), S.mask)
+        final_arch = derive(one_shot, S.alpha.detach(), S.mask)
         final_acc = held_out_accuracy(S, held_eval, cfg.select_bn_mode, amp_device)
-        ctx.log(step, "final", held_out_acc_pct=final_acc, remaining_space=region_size(S.mask.cpu().numpy()))
+        remaining = one_shot.region_size(S.mask.cpu().numpy())
+        ctx.log(step, "final", held_out_acc_pct=final_acc, remaining_space=remaining)
         return SearchOutcome(
             final_arch=final_arch,
-            selection_rule=SELECTION_RULE,
+            selection_rule=SELECTION_RULE.format(rule=one_shot.selection_rule),
             stages=tuple(stages),
             sub_supernets=tuple(subs),
             extras={
@@ -384,7 +400,9 @@ class HepNas:
                 continue
             assert S.alpha is not None
             base = masked_softmax(S.alpha.detach(), S.mask)  # current mixture; the probe overwrites edge e
-            split, forwards = gm_split_edge(S.supernet, base, S.mask, e, self._gm_batches(ctx))
+            split, forwards = gm_split_edge(
+                S.supernet, base, S.mask, e, self._gm_batches(ctx), self.one_shot.gm_vector
+            )
             ctx.count(forwards=forwards, steps=forwards)
             groups.append(split.groups)
             info.append(
@@ -399,19 +417,19 @@ class HepNas:
         return groups, info
 
     # --------------------------------------------------------------------------------------- SupernetScorer
-    def owner_of(self, arch: NB201Arch) -> tuple[str, SupernetState]:
+    def owner_of(self, arch: Arch) -> tuple[str, SupernetState]:
         """Which trained supernet scores `arch` (module docstring rule)."""
         if self._final is None:
             raise RuntimeError("score() needs a finished search")
-        if arch_in_region(arch, self._final.mask.cpu().numpy()):
+        if self.one_shot.in_region(arch, self._final.mask.cpu().numpy()):
             return "final", self._final
         for t in range(len(self._stage_children), 0, -1):
             for i, child in enumerate(self._stage_children[t - 1]):
-                if arch_in_region(arch, child.mask.cpu().numpy()):
+                if self.one_shot.in_region(arch, child.mask.cpu().numpy()):
                     return f"stage{t}/child{i}", child
         raise RuntimeError(f"no kept supernet owns {arch} (keep_children=False keeps only the final one)")
 
-    def score(self, archs: Sequence[NB201Arch], ctx: RunContext) -> tuple[np.ndarray, list[str]]:
+    def score(self, archs: Sequence[Arch], ctx: RunContext) -> tuple[np.ndarray, list[str]]:
         cfg = self.config
         batches = held_out_score_batches(ctx.data, cfg.eval_batch_size, cfg.score_max_images)
         owners: list[str] = []
@@ -427,7 +445,7 @@ class HepNas:
                 idx = [k for k, o in enumerate(owners) if o == name]
                 with frozen_stats(st.supernet, cfg.select_bn_mode):
                     for k in idx:
-                        w = arch_one_hot(archs[k], st.mask.device)
+                        w = arch_one_hot(self.one_shot, archs[k], st.mask.device)
                         m = w.bool()
                         correct = 0
                         for x, y in batches:
@@ -435,19 +453,6 @@ class HepNas:
                         scores[k] = 100.0 * correct / total
                 ctx.count(forwards=len(idx) * len(batches), images=len(idx) * total)
         return scores, owners
-
-
-def build_supernet(ctx: RunContext, C: int, N: int, affine: bool, track_running_stats: bool) -> Any:
-    """A fresh NB201 supernet whose init is seeded from the run seed without touching the global RNG."""
-    from harness.models import NB201Supernet
-    from harness.train import derive_seed
-
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(derive_seed(int(ctx.seed), "supernet_init"))
-        net = NB201Supernet(
-            num_classes=ctx.data.num_classes, C=C, N=N, affine=affine, track_running_stats=track_running_stats
-        )
-    return net.to(torch.device(ctx.device))
 
 
 def _accumulate(acc: EpochStats, st: EpochStats) -> None:

@@ -12,52 +12,54 @@ from typing import Any, ClassVar
 import numpy as np
 
 from algorithms.random_search.config import Config
-from harness.api import RunContext, SearchOutcome
-from harness.errors import InputError
-from harness.spaces.nb201 import NUM_ARCHS, NB201Arch
+from harness.api import Arch, RunContext, SearchOutcome
+from harness.spaces.base import Enumeration, SearchSpace
 
 
 class RandomSearch:
     name: ClassVar[str] = "random_search"
     Config: ClassVar[type] = Config
     uses_oracle: ClassVar[bool] = True
+    requires: ClassVar[tuple[str, ...]] = ("enumeration", "judge")
 
     def __init__(self, config: Config) -> None:
         self.config = config
 
-    def _draw(self, rng: np.random.Generator) -> list[NB201Arch]:
+    def _draw(self, enum: Enumeration, rng: np.random.Generator) -> list[Arch]:
         cfg = self.config
+        order = rng.permutation(enum.num_archs)
         if not cfg.connected_only:
-            return [NB201Arch.from_index(int(i)) for i in rng.permutation(NUM_ARCHS)[: cfg.n_samples]]
-        out: list[NB201Arch] = []
-        for i in rng.permutation(NUM_ARCHS):
-            arch = NB201Arch.from_index(int(i))
-            if arch.is_connected():
+            return [enum.from_index(int(i)) for i in order[: cfg.n_samples]]
+        connected = set(enum.arch_set("connected"))
+        out: list[Arch] = []
+        for i in order:
+            arch = enum.from_index(int(i))
+            if int(i) in connected:
                 out.append(arch)
                 if len(out) == cfg.n_samples:
                     break
         return out
 
-    def search(self, space: str, ctx: RunContext) -> SearchOutcome:
-        if space != "nb201":
-            raise InputError(f"random_search supports space 'nb201' only, got {space!r}")
+    def search(self, space: SearchSpace, ctx: RunContext) -> SearchOutcome:
         cfg = self.config
+        enum = space.enumeration
         dataset = ctx.data.dataset
         with ctx.phase("search"):
-            archs = self._draw(ctx.numpy_rng("random_search"))
+            archs = self._draw(enum, ctx.numpy_rng("random_search"))
+            index = [enum.index(a) for a in archs]
             result = ctx.oracle.accuracy(
                 archs, dataset=dataset, split=cfg.split, epochs=cfg.epochs, seed="mean"
             )
             values = np.asarray(result.values, dtype=np.float64)
             best = 0
-            for step, (arch, value) in enumerate(zip(archs, values, strict=True)):
-                better = value > values[best] or (value == values[best] and arch.index < archs[best].index)
+            for step, value in enumerate(values):
+                better = value > values[best] or (value == values[best] and index[step] < index[best])
                 if better:
                     best = step
                 ctx.log(
                     step,
                     "search",
-                    index=arch.index,
+                    index=index[step],
                     valid_acc_pct=float(value),
                     best_valid_acc_pct=float(values[best]),
                 )

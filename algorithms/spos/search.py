@@ -1,6 +1,6 @@
-"""SPOS / RSPS on NB201 (algorithms.md §6): uniform single-path supernet training, then a search over the
-trained supernet by held-out single-path top-1 (BN eval): `random` (N distinct archs, keep the best) or
-`evolution`.
+"""SPOS / RSPS (algorithms.md §6), on spaces whose single paths are architectures (NB201): uniform single-path supernet
+training, then a search over the trained supernet by held-out single-path top-1 (BN eval): `random` (N distinct
+archs, keep the best) or `evolution`.
 
 Records: per epoch `train_loss`, `train_acc_pct`, `lr` (phase "supernet"); per candidate batch
 `best_score_pct` (phase "select"). All scored candidates go to SearchOutcome.candidates (arch, score).
@@ -23,16 +23,16 @@ from algorithms.common.supernet_train import (
     build_supernet,
     capped,
     capped_len,
-    check_space_and_split,
+    check_split,
     generator_states,
     restore_generators,
     train_weights_epoch,
 )
 from algorithms.spos.config import Config
-from harness.api import RunContext, SearchOutcome
+from harness.api import Arch, RunContext, SearchOutcome
 from harness.data import BatchStream
 from harness.errors import InputError
-from harness.spaces.nb201 import NUM_EDGES, NUM_OPS, NB201Arch
+from harness.spaces.base import SearchSpace
 from harness.train import make_sgd, path_cosine_lr, set_lr
 
 CKPT = "spos"
@@ -44,18 +44,21 @@ class Spos:
     name: ClassVar[str] = "spos"
     Config: ClassVar[type] = Config
     uses_oracle: ClassVar[bool] = False
+    requires: ClassVar[tuple[str, ...]] = ("one_shot", "single_path")
 
     def __init__(self, config: Config | None = None) -> None:
         self.config = config if config is not None else Config()
         self.supernet: torch.nn.Module | None = None
+        self.one_shot = None
 
     # -------------------------------------------------------------------------------- search
-    def search(self, space: str, ctx: RunContext) -> SearchOutcome:
+    def search(self, space: SearchSpace, ctx: RunContext) -> SearchOutcome:
         cfg = self.config
         if cfg.search == "evolution":
             cfg.check_evolution()
         data = ctx.data
-        check_space_and_split(space, data, cfg.search_split, self.name)
+        check_split(data, cfg.search_split, self.name)
+        self.one_shot = space.one_shot
         self.supernet = self._train_supernet(ctx)
         with ctx.phase("select"):
             if cfg.search == "random":
@@ -86,9 +89,10 @@ class Spos:
 
     def _train_supernet(self, ctx: RunContext) -> torch.nn.Module:
         cfg, data, sn = self.config, ctx.data, self.config.supernet
+        one_shot = self.one_shot
         net = build_supernet(
+            one_shot,
             ctx,
-            "spos/init",
             num_classes=data.num_classes,
             C=sn.C,
             N=sn.N,
@@ -103,13 +107,14 @@ class Spos:
             generator=ctx.torch_generator(_GENERATORS[1]),
             sampling=cfg.batch_sampling,
         )
-        mask = full_mask()
+        mask = full_mask(one_shot)
         paths = ctx.torch_generator(_GENERATORS[0])
-        num_cells = 3 * sn.N
+        num_cells = net.num_cells
         device = ctx.device
 
         def op_weights() -> tuple[torch.Tensor, torch.Tensor]:
             w = sample_single_path(
+                one_shot,
                 mask,
                 paths,
                 per=cfg.sample_per,
@@ -157,10 +162,11 @@ class Spos:
         return net
 
     # -------------------------------------------------------------------------------- candidate search
-    def _score(self, archs: Sequence[NB201Arch], ctx: RunContext) -> np.ndarray:
+    def _score(self, archs: Sequence[Arch], ctx: RunContext) -> np.ndarray:
         cfg = self.config
         assert self.supernet is not None
         return score_with_context(
+            self.one_shot,
             self.supernet,
             archs,
             ctx,
@@ -169,9 +175,10 @@ class Spos:
             bn_mode=cfg.score_bn_mode,
         )
 
-    def _random_archs(self, n: int, gen: torch.Generator, seen: set[NB201Arch]) -> list[NB201Arch]:
-        mask = full_mask()
-        out: list[NB201Arch] = []
+    def _random_archs(self, n: int, gen: torch.Generator, seen: set[Arch]) -> list[Arch]:
+        one_shot = self.one_shot
+        mask = full_mask(one_shot)
+        out: list[Arch] = []
         tries = 0
         while len(out) < n:
             tries += 1
@@ -179,32 +186,33 @@ class Spos:
                 raise InputError(
                     f"spos: could not draw {n} distinct architectures; lower num_candidates/population"
                 )
-            codes = sample_codes(mask, gen, reject_disconnected=self.config.reject_disconnected)
-            arch = NB201Arch.from_codes(tuple(codes.tolist()))
+            codes = sample_codes(one_shot, mask, gen, reject_disconnected=self.config.reject_disconnected)
+            arch = one_shot.arch_from_op_indices(codes.tolist())
             if arch not in seen:
                 seen.add(arch)
                 out.append(arch)
         return out
 
-    def _random_search(self, ctx: RunContext) -> list[tuple[NB201Arch, float]]:
+    def _random_search(self, ctx: RunContext) -> list[tuple[Arch, float]]:
         archs = self._random_archs(self.config.num_candidates, ctx.torch_generator("spos/candidates"), set())
         scores = self._score(archs, ctx)
         ctx.log(0, "select", best_score_pct=float(scores.max()), num_scored=len(archs))
         return list(zip(archs, scores.tolist(), strict=True))
 
-    def _mutate(self, parent: NB201Arch, rng: np.random.Generator) -> NB201Arch:
+    def _mutate(self, parent: Arch, rng: np.random.Generator) -> Arch:
         p = self.config.mutation_prob
         assert p is not None
-        codes = list(parent.codes)
-        for e in range(NUM_EDGES):
+        one_shot = self.one_shot
+        codes = list(one_shot.op_indices(parent))
+        for e in range(one_shot.num_edges):
             if rng.random() < p:
-                codes[e] = int(rng.integers(NUM_OPS))
-        return NB201Arch.from_codes(tuple(codes))
+                codes[e] = int(rng.integers(one_shot.num_ops))
+        return one_shot.arch_from_op_indices(codes)
 
-    def _evolution(self, ctx: RunContext) -> list[tuple[NB201Arch, float]]:
+    def _evolution(self, ctx: RunContext) -> list[tuple[Arch, float]]:
         cfg = self.config
         assert cfg.population is not None and cfg.generations is not None and cfg.num_parents is not None
-        seen: set[NB201Arch] = set()
+        seen: set[Arch] = set()
         archs = self._random_archs(cfg.population, ctx.torch_generator("spos/candidates"), seen)
         scored = list(zip(archs, self._score(archs, ctx).tolist(), strict=True))
         ctx.log(0, "select", generation=0, best_score_pct=max(s for _, s in scored), num_scored=len(scored))
@@ -212,14 +220,15 @@ class Spos:
         for gen in range(1, cfg.generations + 1):
             order = sorted(range(len(scored)), key=lambda i: (-scored[i][1], i))
             parents = [scored[i][0] for i in order[: cfg.num_parents]]
-            children: list[NB201Arch] = []
+            children: list[Arch] = []
             tries = 0
             while len(children) < cfg.population:
                 tries += 1
                 if tries > _MAX_TRIES_PER_ARCH * cfg.population:
                     break  # the neighbourhood is exhausted: score what was found
                 child = self._mutate(parents[int(rng.integers(len(parents)))], rng)
-                if child in seen or (cfg.reject_disconnected and not child.is_connected()):
+                connected = self.one_shot.path_connected(self.one_shot.op_indices(child))
+                if child in seen or (cfg.reject_disconnected and not connected):
                     continue
                 seen.add(child)
                 children.append(child)
@@ -236,7 +245,7 @@ class Spos:
         return scored
 
     # -------------------------------------------------------------------------------- SupernetScorer
-    def score(self, archs: Sequence[NB201Arch], ctx: RunContext) -> tuple[np.ndarray, list[str]]:
+    def score(self, archs: Sequence[Arch], ctx: RunContext) -> tuple[np.ndarray, list[str]]:
         """Single-path held-out top-1 (%) of each arch with the trained one-shot supernet (BN per config)."""
         if self.supernet is None:
             raise RuntimeError("Spos.score called before search")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 
 def add_run_options(p: argparse.ArgumentParser, *, set_help: str) -> None:
@@ -11,3 +12,27 @@ def add_run_options(p: argparse.ArgumentParser, *, set_help: str) -> None:
     p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE", help=set_help)
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default=None, help="default: the preset's")
     p.add_argument("--data-root", type=Path, default=None, metavar="PATH", help="real data folder (paper preset)")
+
+
+def execute_and_report(spec: Any, out: Path, *, command: str, as_json: bool) -> int:
+    """Run `spec` into `out` and print its status summary: exit 0 when ok, 1 when the run failed."""
+    import json
+    import sys
+
+    from harness.commands.status import format_text, summarize
+    from harness.runner import execute
+
+    result = execute(spec, out)
+    if result.skipped:
+        print(f"run {result.run_id} already complete in {result.run_dir}; skipped", file=sys.stderr)
+    summary = summarize(result.run_dir)
+    print(json.dumps(summary, indent=2, allow_nan=False) if as_json else format_text(summary))
+    if result.status != "ok":
+        err = result.error or {}
+        print(
+            f"nas-harness {command}: run failed: {err.get('type')}: {err.get('message')} "
+            f"(traceback in {result.run_dir / 'spec.json'})",
+            file=sys.stderr,
+        )
+        return 1
+    return 0

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from harness import registry
 from harness.commands._options import add_run_options
 from harness.errors import InputError
 
@@ -31,7 +32,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Expand an ablation study into one HEP-NAS run per variant and seed.",
     )
     p.add_argument("--study", required=True, metavar="STUDY", help=f"one of: {', '.join(STUDIES)}")
-    p.add_argument("--space", default="nb201", help="search space (nb201)")
+    p.add_argument(
+        "--space",
+        default=registry.DEFAULT_SPACE,
+        help=f"search space ({', '.join(registry.SPACES)}; default {registry.DEFAULT_SPACE})",
+    )
     p.add_argument("--dataset", required=True, help="search dataset: cifar10, cifar100, imagenet16-120")
     p.add_argument("--preset", required=True, help="smoke or paper")
     p.add_argument("--seeds", default="0", metavar="S1,S2,...", help="comma-separated seeds (default 0)")

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 
+from harness import registry
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("bench", help="speed benchmarks", description="Speed benchmarks.")
@@ -18,7 +20,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Time full-supernet training steps (C=16, N=5, forward + backward + SGD, random "
         "32x32 data).",
     )
-    s.add_argument("--space", default="nb201", help="search space (only nb201)")
+    s.add_argument(
+        "--space",
+        default=registry.DEFAULT_SPACE,
+        help=f"search space ({', '.join(registry.SPACES)}; default {registry.DEFAULT_SPACE})",
+    )
     s.add_argument("--batch-size", type=int, default=64)
     s.add_argument("--steps", type=int, default=10, help="timed steps (median reported)")
     s.add_argument("--warmup", type=int, default=2, help="untimed steps first")
@@ -35,8 +41,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     s.add_argument(
         "--active-ops",
         type=int,
-        default=5,
-        help="ops kept per edge (5 = full supernet; 2 = a 2-of-5 sub-supernet)",
+        default=None,
+        help="ops kept per edge (default: all, the full supernet; NB201 2 = a 2-of-5 sub-supernet)",
     )
     s.add_argument("--json", action="store_true", help="machine-readable output")
     s.set_defaults(func=run)
@@ -47,12 +53,12 @@ def run(args: argparse.Namespace) -> int:
     import sys
 
     from harness.errors import InputError
+    from harness.spaces import get_space
 
-    if args.space != "nb201":
-        raise InputError(f"unknown space {args.space!r}; allowed: nb201")
+    one_shot = get_space(args.space).require("one_shot", "bench supernet")
     if args.device not in ("auto", "cpu", "cuda"):
         raise InputError(f"unknown device {args.device!r}; allowed: auto, cpu, cuda")
-    from harness.models.supernet_bench import bench_supernet
+    from harness.supernet_bench import bench_supernet
 
     progress = None
     if sys.stderr.isatty():
@@ -62,6 +68,7 @@ def run(args: argparse.Namespace) -> int:
 
     cl = {"auto": None, "on": True, "off": False}[args.channels_last]
     t = bench_supernet(
+        one_shot,
         batch_size=args.batch_size,
         steps=args.steps,
         warmup=args.warmup,
@@ -85,7 +92,10 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(out))
     else:
-        print(f"NB201 supernet C=16 N=5, {t.active_ops_per_edge}/5 ops per edge, batch {t.batch_size}, 32x32")
+        print(
+            f"{args.space} supernet C=16 N=5, {t.active_ops_per_edge}/{one_shot.num_ops} ops per edge, "
+            f"batch {t.batch_size}, 32x32"
+        )
         print(
             f"device {t.device} (torch {t.torch_version}, {t.threads} threads, "
             f"channels_last={t.channels_last})"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from harness import registry
 from harness.commands._options import add_run_options
 
 SEARCH_DATASETS = ("cifar10", "cifar100")
@@ -25,7 +26,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "report into OUT/report.",
     )
     p.add_argument("--algorithms", required=True, metavar="A,B,...", help="e.g. darts,spos,fewshot,hepnas")
-    p.add_argument("--space", default="nb201", help="search space (nb201)")
+    p.add_argument(
+        "--space",
+        default=registry.DEFAULT_SPACE,
+        help=f"search space ({', '.join(registry.SPACES)}; default {registry.DEFAULT_SPACE})",
+    )
     p.add_argument("--dataset", required=True, type=str.lower, help="search dataset: cifar10 or cifar100")
     p.add_argument("--preset", required=True, help="smoke (CPU, synthetic data) or paper")
     p.add_argument("--seeds", default="0,1,2,3", metavar="S,S,...", help="search seeds (default 0,1,2,3)")
@@ -62,7 +67,6 @@ def parse_seeds(text: str) -> list[int]:
 def run(args: argparse.Namespace) -> int:
     import sys
 
-    from harness import registry
     from harness.commands.report import generate
     from harness.config import DATASETS, GridPoint, parse_set_args
     from harness.errors import InputError

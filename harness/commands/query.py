@@ -1,8 +1,9 @@
-"""`nas-harness query`: NB201 ground truth for architectures (strings or benchmark indices), or all of them.
+"""`nas-harness query`: what the space's judge says about architectures.
 
-The library oracle has no defaults; this command defaults to 200 epochs and the seed mean and says so on
-stderr
-in every output format. Values the oracle does not have print as "n/a" (JSON null), with the reason on stderr.
+NB201 (`--space nb201`, the default): ground truth of the embedded benchmark table (or an official file), by
+benchmark string or index, 200 or 12 epochs, seed mean or one seed. DARTS (`--space darts`): the surrogate's
+predicted CIFAR-10 validation accuracy of genotypes, with its label and percentile. The space's query module
+(`SearchSpace.querier`) validates which options apply to it.
 """
 
 from __future__ import annotations
@@ -10,177 +11,48 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-# Literal copies keep the import of this module light (tests pin them to harness.oracle.base).
-DATASET_CHOICES = ("cifar10", "cifar100", "imagenet16-120")
-EPOCH_CHOICES = (200, 12)
+from harness import registry
+
 FORMATS = ("table", "json", "csv")
-COLUMNS = (
-    "index",
-    "arch",
-    "dataset",
-    "epochs",
-    "valid_acc",
-    "test_acc",
-    "n_seeds",
-    "params_m",
-    "flops_m",
-    "train_time_per_epoch_s",
-)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "query",
-        help="NB201 ground truth (accuracy, params, FLOPs, train time) for architectures",
-        description="Ground truth for NB201 architectures given as benchmark strings or indices (0..15624). "
-        "Defaults: 200 epochs, mean over seeds (stated on stderr).",
+        help="ground truth (NB201) or surrogate predictions (DARTS) for architectures",
+        description="NB201: ground truth for architectures given as benchmark strings or indices (0..15624); "
+        "defaults 200 epochs, mean over seeds (stated on stderr). DARTS: the NB301-protocol surrogate's "
+        "predicted CIFAR-10 validation accuracy of genotypes (a prediction, not a measured accuracy).",
     )
-    p.add_argument("archs", nargs="*", metavar="ARCH_OR_INDEX", help="benchmark string or index")
-    p.add_argument("--all", action="store_true", help="all 15,625 architectures in index order")
-    p.add_argument("--dataset", required=True, type=str.lower, choices=DATASET_CHOICES)
-    p.add_argument("--epochs", type=int, choices=EPOCH_CHOICES, default=None, help="200 (default) or 12")
-    p.add_argument("--seed", default=None, help="'mean' (default) or a benchmark seed (777, 888, 999)")
+    p.add_argument("archs", nargs="*", metavar="ARCH", help="NB201 string or index; DARTS genotype name/text/JSON")
+    p.add_argument(
+        "--space",
+        default=registry.DEFAULT_SPACE,
+        help=f"search space ({', '.join(registry.SPACES)}; default {registry.DEFAULT_SPACE})",
+    )
+    p.add_argument("--dataset", default=None, type=str.lower,
+                   help="NB201: cifar10, cifar100 or imagenet16-120 (required); DARTS: cifar10 only")
+    p.add_argument("--all", action="store_true", help="NB201: all 15,625 architectures in index order")
+    p.add_argument("--epochs", type=int, default=None, help="NB201: 200 (default) or 12")
+    p.add_argument("--seed", default=None, help="NB201: 'mean' (default) or a benchmark seed (777, 888, 999)")
+    p.add_argument("--epoch", type=int, default=None, help="DARTS surrogate: training epoch 1..98 (default 98)")
     p.add_argument("--format", choices=FORMATS, default="table")
     p.add_argument(
         "--benchmark-file",
         type=Path,
         default=None,
         metavar="PATH",
-        help="read an official NATS-Bench tss archive dir or NB201 .pth instead of the embedded table "
+        help="NB201: read an official NATS-Bench tss archive dir or NB201 .pth instead of the embedded table "
         "(pickle-based: only name files you trust)",
     )
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    import sys
-
     from harness.errors import InputError
-    from harness.oracle.base import parse_seed_policy
-    from harness.oracle.official import load_benchmark
-    from harness.spaces.nb201 import NUM_ARCHS, parse_arch
+    from harness.spaces import get_space
 
-    if args.all and args.archs:
-        raise InputError("give ARCH_OR_INDEX values or --all, not both")
-    if not args.all and not args.archs:
-        raise InputError("no architecture given; pass ARCH_OR_INDEX values (string or 0..15624) or --all")
-    epochs = 200 if args.epochs is None else args.epochs
-    seed = "mean" if args.seed is None else parse_seed_policy(args.seed)
-
-    import numpy as np
-
-    if args.all:
-        idx = np.arange(NUM_ARCHS, dtype=np.int64)
-    else:
-        idx = np.array([parse_arch(token).index for token in args.archs], dtype=np.int64)
-    oracle = load_benchmark(args.benchmark_file)
-
-    defaults = []
-    if args.epochs is None:
-        defaults.append("--epochs 200")
-    if args.seed is None:
-        defaults.append("--seed mean")
-    note = f"note: {epochs}-epoch results, {'mean over seeds' if seed == 'mean' else f'seed {seed}'}"
-    if defaults:
-        note += f" (defaults: {', '.join(defaults)})"
-    print(f"{note}; source: {oracle.description}", file=sys.stderr)
-
-    columns: dict[str, list[float | None]] = {}
-    counts: dict[str, np.ndarray] = {}
-    for split in ("valid", "test"):
-        kwargs = {"dataset": args.dataset, "split": split, "epochs": epochs, "seed": seed}
-        have = oracle.available(idx, **kwargs)
-        vals: list[float | None] = [None] * idx.size
-        n_seeds = np.zeros(idx.size, dtype=np.int64)
-        if have.any():
-            res = oracle.accuracy(idx[have], **kwargs)
-            for pos, v, n in zip(
-                np.flatnonzero(have).tolist(), res.values.tolist(), res.n_seeds.tolist(), strict=True
-            ):
-                vals[pos], n_seeds[pos] = v, n
-        if not have.all():
-            from harness.oracle.base import OracleMiss
-
-            try:
-                oracle.accuracy(idx[~have][:1], **kwargs)
-                reason = "not available"
-            except OracleMiss as exc:
-                reason = str(exc)
-            print(
-                f"note: {split}_acc is n/a for {int((~have).sum())} of {idx.size}: {reason}", file=sys.stderr
-            )
-        columns[split] = vals
-        counts[split] = n_seeds
-    cost = oracle.cost(idx, dataset=args.dataset)
-    have_both = (counts["valid"] > 0) & (counts["test"] > 0)
-    n_seeds = np.where(
-        have_both, np.minimum(counts["valid"], counts["test"]), np.maximum(counts["valid"], counts["test"])
-    )
-
-    from harness.spaces.nb201 import NB201Arch, index_codes
-
-    codes = index_codes()
-    rows = []
-    for k, i in enumerate(idx.tolist()):
-        rows.append(
-            {
-                "index": i,
-                "arch": NB201Arch.from_codes(codes[i]).to_str(),
-                "dataset": args.dataset,
-                "epochs": epochs,
-                "valid_acc": columns["valid"][k],
-                "test_acc": columns["test"][k],
-                "n_seeds": int(n_seeds[k]) if n_seeds[k] > 0 else None,
-                "n_seeds_valid": int(counts["valid"][k]) if counts["valid"][k] > 0 else None,
-                "n_seeds_test": int(counts["test"][k]) if counts["test"][k] > 0 else None,
-                "params_m": float(cost["params_m"][k]),
-                "flops_m": float(cost["flops_m"][k]),
-                "train_time_per_epoch_s": float(cost["train_time_per_epoch_s"][k]),
-            }
-        )
-    _write(rows, args.format)
-    return 0
-
-
-def _write(rows: list[dict[str, object]], fmt: str) -> None:
-    import sys
-
-    if fmt == "json":
-        import json
-
-        json.dump(rows, sys.stdout, indent=1)
-        sys.stdout.write("\n")
-        return
-    keys = list(rows[0].keys())
-    if fmt == "csv":
-        import csv
-
-        writer = csv.writer(sys.stdout, lineterminator="\n")
-        writer.writerow(keys)
-        for r in rows:
-            writer.writerow(["" if r[k] is None else r[k] for k in keys])
-        return
-    shown = [
-        "index",
-        "valid_acc",
-        "test_acc",
-        "n_seeds",
-        "params_m",
-        "flops_m",
-        "train_time_per_epoch_s",
-        "arch",
-    ]
-
-    def cell(v: object) -> str:
-        if v is None:
-            return "n/a"
-        if isinstance(v, float):
-            return f"{v:.4f}"
-        return str(v)
-
-    table = [shown] + [[cell(r[k]) for k in shown] for r in rows]
-    widths = [max(len(line[c]) for line in table) for c in range(len(shown) - 1)]
-    for line in table:
-        sys.stdout.write(
-            "  ".join(v.rjust(w) for v, w in zip(line[:-1], widths, strict=True)) + "  " + line[-1] + "\n"
-        )
+    space = get_space(args.space)
+    if space.querier is None:
+        raise InputError(f"space {space.name!r} has nothing to query")
+    return int(space.querier.run(args))

@@ -10,7 +10,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from harness.commands._options import add_run_options
+from harness import registry
+from harness.commands._options import add_run_options, execute_and_report
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -20,7 +21,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Run one search (algorithm x space x dataset x seed x preset) into DIR.",
     )
     p.add_argument("--algorithm", required=True, help="darts, spos, fewshot, hepnas, random_search")
-    p.add_argument("--space", default="nb201", help="search space (nb201)")
+    p.add_argument(
+        "--space",
+        default=registry.DEFAULT_SPACE,
+        help=f"search space ({', '.join(registry.SPACES)}; default {registry.DEFAULT_SPACE})",
+    )
     p.add_argument("--dataset", required=True, type=str.lower, help="search dataset: cifar10, cifar100, imagenet16-120")
     p.add_argument("--preset", required=True, help="smoke (CPU, synthetic data) or paper (published schedules)")
     p.add_argument("--seed", required=True, type=int)
@@ -33,13 +38,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import json
-    import sys
-
-    from harness.commands.status import format_text, summarize
     from harness.config import build_run_spec, parse_set_args
-    from harness.runner import execute
 
+    registry.check_algorithm(args.algorithm)  # jobs such as `train` have their own command
     spec = build_run_spec(
         algorithm=args.algorithm,
         space=args.space,
@@ -50,17 +51,4 @@ def run(args: argparse.Namespace) -> int:
         device=args.device,
         data_root=str(args.data_root) if args.data_root else None,
     )
-    result = execute(spec, args.out)
-    if result.skipped:
-        print(f"run {result.run_id} already complete in {result.run_dir}; skipped", file=sys.stderr)
-    summary = summarize(result.run_dir)
-    print(json.dumps(summary, indent=2, allow_nan=False) if args.json else format_text(summary))
-    if result.status != "ok":
-        err = result.error or {}
-        print(
-            f"nas-harness search: run failed: {err.get('type')}: {err.get('message')} "
-            f"(traceback in {result.run_dir / 'spec.json'})",
-            file=sys.stderr,
-        )
-        return 1
-    return 0
+    return execute_and_report(spec, args.out, command="search", as_json=args.json)

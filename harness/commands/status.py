@@ -1,9 +1,10 @@
 """`nas-harness status DIR [--json]`: one run directory, or every run below DIR, summarised.
 
-Per run: status (a "running" run whose writer is gone shows "incomplete"), algorithm, seed, final architecture
-and its ground truth, search cost, and per stage the number of children, the pick and the remaining space. The
-stage summary is derived from archs.csv (child / stage_pick rows) and records.csv (remaining_space rows); it
-is not stored twice. Unknown values print "n/a" (JSON null).
+Per run: status (a "running" run whose writer is gone shows "incomplete"), algorithm, seed, final architecture and
+what the space's judge says of it (ground truth, or a surrogate's prediction, always with its label), the test
+accuracy a `train` run measured, search cost, and per stage the number of children, the pick and the remaining
+space. The stage summary is derived from archs.csv (child / stage_pick rows) and records.csv (remaining_space rows);
+it is not stored twice. Unknown values print "n/a" (JSON null).
 """
 
 from __future__ import annotations
@@ -80,6 +81,8 @@ def summarize(run_dir: Path) -> dict[str, Any]:
         for s in sorted(stage_ids)
     ]
     error = doc.get("error") or None
+    judge = (doc.get("provenance") or {}).get("judge") or {}
+    extras = (doc.get("outcome") or {}).get("extras") or {}
     return {
         "run_id": doc.get("run_id"),
         "algorithm": spec.get("algorithm"),
@@ -87,6 +90,8 @@ def summarize(run_dir: Path) -> dict[str, Any]:
         "status": run_status(run_dir),
         "final_arch": final_arch,
         "final_ground_truth": gt,
+        "judge": {"name": judge.get("name"), "kind": judge.get("kind"), "label": judge.get("label")},
+        "trained_test_acc_pct": extras.get("trained_test_acc_pct"),
         "cost": cost,
         "stages": stages,
         "preset": spec.get("preset"),
@@ -111,6 +116,11 @@ def format_text(s: dict[str, Any]) -> str:
         )
         or "gt=n/a"
     )
+    judge = s.get("judge") or {}
+    if judge.get("kind") == "surrogate" and gt:
+        gt_text = f"{gt_text} [{judge.get('label')}]"
+    if s.get("trained_test_acc_pct") is not None:
+        gt_text = f"trained test_acc={s['trained_test_acc_pct']:.2f}  {gt_text}"
     cost = s["cost"]
     lines = [
         f"{s['run_id']}  {s['algorithm']}  seed={s['seed']}  {s['status']}  "

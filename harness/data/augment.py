@@ -1,4 +1,5 @@
-"""Standard CIFAR augmentation (random crop with padding + horizontal flip) on whole batches, on the device.
+"""Standard CIFAR augmentation (random crop with padding + horizontal flip, optional cutout) on whole batches,
+on the device.
 
 Random numbers come from a caller's torch.Generator (any device) and are moved to the data's device, so a CPU
 generator gives the same crops on CPU and CUDA. The crop is two `gather`s: no per-sample Python.
@@ -39,3 +40,22 @@ def random_crop_flip(
     out = shift_crop(padded, oy, ox, h)
     flip = flip.to(x.device).view(b, 1, 1, 1)
     return torch.where(flip, out.flip(3), out)
+
+
+def cutout(x: Tensor, generator: torch.Generator, *, length: int) -> Tensor:
+    """Cutout (DeVries & Taylor 2017, as in quark0/darts `utils.Cutout`): per image, a `length` x `length`
+    square centred on a uniform pixel (clipped at the border) is set to 0, after normalisation as there.
+
+    One centre per image, drawn (y, then x) from `generator`; a mask multiply, no per-sample Python.
+    """
+    b, _, h, w = x.shape
+    gdev = generator.device
+    cy = torch.randint(0, h, (b,), generator=generator, device=gdev).to(x.device)
+    cx = torch.randint(0, w, (b,), generator=generator, device=gdev).to(x.device)
+    rows = torch.arange(h, device=x.device).view(1, h, 1)
+    cols = torch.arange(w, device=x.device).view(1, 1, w)
+    half = length // 2
+    inside_y = (rows >= (cy - half).view(b, 1, 1)) & (rows < (cy + length - half).view(b, 1, 1))
+    inside_x = (cols >= (cx - half).view(b, 1, 1)) & (cols < (cx + length - half).view(b, 1, 1))
+    keep = ~(inside_y & inside_x)
+    return x * keep.unsqueeze(1).to(x.dtype)

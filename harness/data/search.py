@@ -5,6 +5,8 @@
   nb201_official  AutoDL-style NB201 baselines: CIFAR-10 weight / held-out = the official cifar-split.txt
                   train / valid halves of the train set; CIFAR-100 and ImageNet16-120 weight = full train set,
                   held-out = the x-valid half of the test set (packaged official split files)
+  train_test      not a search split: training from scratch (`nas-harness train`) trains on the whole training
+                  set and measures on the whole test set ("weight" = train, "held_out" = test)
 The identity string hashes the split indices and the image bytes, so provenance names exactly what was used.
 """
 
@@ -21,7 +23,7 @@ from harness.data.download import ensure_dataset
 from harness.data.types import DATASETS, ImageSet, SearchData, black_value, check_dataset, normalize_uint8
 from harness.errors import InputError
 
-SEARCH_SPLITS = ("train_half", "nb201_official")
+SEARCH_SPLITS = ("train_half", "nb201_official", "train_test")
 
 
 def split_indices(dataset: str, split: str, n_train: int) -> tuple[str, np.ndarray, str, np.ndarray]:
@@ -38,6 +40,8 @@ def split_indices(dataset: str, split: str, n_train: int) -> tuple[str, np.ndarr
                 splits.official_split("cifar10", "valid"),
             )
         return "train", np.arange(n_train), "test", splits.official_split(dataset, "xvalid")
+    if split == "train_test":
+        return "train", np.arange(n_train), "test", np.arange(0)  # empty = the whole test set (size known later)
     raise InputError(f"unknown search split {split!r}; allowed: {', '.join(SEARCH_SPLITS)}")
 
 
@@ -65,6 +69,8 @@ def load_search_data(
     parts = {"train": train}
     if "test" in (w_part, h_part):
         parts["test"] = loaders.read_split(dataset, Path(root), "test")
+    if split == "train_test":
+        h_idx = np.arange(parts["test"].labels.shape[0])
     h = hashlib.sha256(f"{dataset}:{split}".encode())
     for part, idx in ((w_part, w_idx), (h_part, h_idx)):
         raw = parts[part]

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import torch
 from torch import Tensor
 
-from harness.data.augment import random_crop_flip
+from harness.data.augment import cutout, random_crop_flip
 from harness.data.types import ImageSet
 
 SAMPLINGS = ("epoch", "fresh_iter")
@@ -35,6 +35,7 @@ class BatchStream:
         augment: bool,
         drop_last: bool = True,
         sampling: str = "epoch",
+        cutout: int = 0,
     ) -> None:
         if sampling not in SAMPLINGS:
             raise ValueError(f"sampling must be one of {SAMPLINGS}, got {sampling!r}")
@@ -52,6 +53,9 @@ class BatchStream:
         self.augment = augment
         self.drop_last = drop_last
         self.sampling = sampling
+        if cutout < 0:
+            raise ValueError("cutout must be >= 0 (0 = off)")
+        self.cutout = cutout
         side = images.images.shape[-1]
         self.padding = max(1, side // 8)  # 4 at 32x32 (CIFAR), 2 at 16x16 (ImageNet16, as in NB201)
 
@@ -65,6 +69,8 @@ class BatchStream:
         y = self.images.labels.index_select(0, idx)
         if self.augment:
             x = random_crop_flip(x, self.generator, padding=self.padding, pad_value=self.images.pad_value)
+            if self.cutout:
+                x = cutout(x, self.generator, length=self.cutout)
         return x, y
 
     def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:

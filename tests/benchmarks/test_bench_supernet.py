@@ -17,7 +17,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from harness.models.supernet_bench import keep_ops_mask, make_supernet_step, time_step
+from harness.spaces import get_space
+from harness.supernet_bench import keep_ops_mask, make_supernet_step, time_step
 
 pytestmark = pytest.mark.benchmark
 
@@ -25,6 +26,7 @@ BATCH = 64
 ROUNDS = int(os.environ.get("NAS_BENCH_ROUNDS", "5"))
 CHANNELS_LAST = os.environ.get("NAS_BENCH_CHANNELS_LAST", "0") == "1"
 CPU = torch.device("cpu")
+ONE_SHOT = get_space("nb201").one_shot
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -84,7 +86,7 @@ def _xautodl_darts_v1_step() -> Callable[[], None]:
 
 def test_full_supernet_step_vs_xautodl_darts_v1(benchmark):
     ref = _xautodl_darts_v1_step()
-    ours = make_supernet_step(batch_size=BATCH, device=CPU, channels_last=CHANNELS_LAST)
+    ours = make_supernet_step(ONE_SHOT, batch_size=BATCH, device=CPU, channels_last=CHANNELS_LAST)
     med = _alternate({"xautodl_darts_v1": ref, "ours": ours}, ROUNDS)
     ratio = med["xautodl_darts_v1"] / med["ours"]
     benchmark.extra_info.update(
@@ -106,8 +108,10 @@ def test_full_supernet_step_vs_xautodl_darts_v1(benchmark):
 
 
 def test_two_of_five_sub_supernet_is_cheaper(benchmark):
-    full = make_supernet_step(batch_size=BATCH, device=CPU, channels_last=CHANNELS_LAST)
-    sub = make_supernet_step(batch_size=BATCH, device=CPU, channels_last=CHANNELS_LAST, mask=keep_ops_mask(2))
+    full = make_supernet_step(ONE_SHOT, batch_size=BATCH, device=CPU, channels_last=CHANNELS_LAST)
+    sub = make_supernet_step(
+        ONE_SHOT, batch_size=BATCH, device=CPU, channels_last=CHANNELS_LAST, mask=keep_ops_mask(ONE_SHOT, 2)
+    )
     med = _alternate({"full": full, "two_of_five": sub}, ROUNDS)
     benchmark.extra_info.update({f"{k}_step_s_median": v for k, v in med.items()})
     print(

@@ -173,7 +173,7 @@ class _IndexTables:
 
 @lru_cache(maxsize=1)
 def _index_tables() -> _IndexTables:
-    text = resources.files("harness.spaces").joinpath("data", _INDEX_RESOURCE).read_text(encoding="ascii")
+    text = resources.files("harness.spaces.nb201").joinpath("data", _INDEX_RESOURCE).read_text(encoding="ascii")
     lines = [ln for ln in text.splitlines() if ln and not ln.startswith("#")]
     if len(lines) != NUM_ARCHS:
         raise RuntimeError(f"packaged index list has {len(lines)} entries, expected {NUM_ARCHS}")

@@ -10,8 +10,8 @@ import torch
 from torch import Tensor, nn
 
 from harness.errors import InputError
-from harness.models.nb201_ops import Head, ResidualReduction, Stem, make_op, stage_channels
-from harness.spaces.nb201 import EDGES, NUM_NODES, NB201Arch
+from harness.spaces.nb201.arch import EDGES, NUM_NODES, NB201Arch
+from harness.spaces.nb201.ops import Head, ResidualReduction, Stem, make_op, stage_channels
 
 
 class NB201Cell(nn.Module):
@@ -48,7 +48,16 @@ class NB201Cell(nn.Module):
 class NB201Network(nn.Module):
     """Stem -> [N cells, reduction, N cells, reduction, N cells] -> BN+ReLU -> global pool -> linear."""
 
-    def __init__(self, arch: NB201Arch, *, num_classes: int, C: int = 16, N: int = 5) -> None:
+    def __init__(
+        self,
+        arch: NB201Arch,
+        *,
+        num_classes: int,
+        C: int = 16,
+        N: int = 5,
+        affine: bool = True,
+        track_running_stats: bool = True,
+    ) -> None:
         super().__init__()
         if not isinstance(arch, NB201Arch):
             raise InputError(f"NB201Network needs an NB201Arch, got {type(arch).__name__}")
@@ -59,7 +68,11 @@ class NB201Network(nn.Module):
         layers: list[nn.Module] = []
         c_prev = C
         for c, reduction in stage_channels(C, N):
-            layers.append(ResidualReduction(c_prev, c) if reduction else NB201Cell(arch, c))
+            layers.append(
+                ResidualReduction(c_prev, c)
+                if reduction
+                else NB201Cell(arch, c, affine=affine, track_running_stats=track_running_stats)
+            )
             c_prev = c
         self.cells = nn.ModuleList(layers)
         self.head = Head(c_prev, num_classes)
@@ -70,6 +83,28 @@ class NB201Network(nn.Module):
         for layer in self.cells:
             x = layer(x)
         return self.head(x)
+
+
+def load_from_supernet(net: NB201Network, supernet: nn.Module) -> NB201Network:
+    """Copy the weights `net`'s arch inherits from an `NB201Supernet` of the same skeleton into `net`."""
+    net.stem.load_state_dict(supernet.stem.state_dict())
+    net.head.load_state_dict(supernet.head.state_dict())
+    for layer, src in zip(net.cells, supernet.layers, strict=True):
+        if not isinstance(layer, NB201Cell):
+            layer.load_state_dict(src.state_dict())
+            continue
+        for e, op in enumerate(layer.arch.ops):
+            tensors = src.op_tensors(e, op)
+            if not tensors:
+                continue
+            _, conv, bn = layer.edges[e]
+            with torch.no_grad():
+                conv.weight.copy_(tensors["conv"])
+                for key, attr in (("bn_weight", "weight"), ("bn_bias", "bias"), ("bn_mean", "running_mean"),
+                                  ("bn_var", "running_var")):
+                    if key in tensors and getattr(bn, attr) is not None:
+                        getattr(bn, attr).copy_(tensors[key])
+    return net
 
 
 def measure_params_flops(model: nn.Module, image_size: int) -> tuple[float, float]:

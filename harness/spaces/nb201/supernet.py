@@ -36,8 +36,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from harness.models.nb201_ops import Head, ResidualReduction, Stem, stage_channels
-from harness.spaces.nb201 import EDGES, NUM_EDGES, NUM_OPS, OPS
+from harness.spaces.nb201.arch import EDGES, NUM_EDGES, NUM_OPS, OPS
+from harness.spaces.nb201.ops import Head, ResidualReduction, Stem, stage_channels
 
 SLOT_EDGES: tuple[int, ...] = (0, 1, 3, 2, 4, 5)
 """Slot k of the stacked per-cell tensors holds canonical edge SLOT_EDGES[k] (source-major order)."""

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from harness.errors import InputError
-from harness.models.nb201_supernet import NB201Supernet
+from harness.spaces.base import OneShotAdapter
 
 
 @dataclass(frozen=True)
@@ -48,18 +48,20 @@ def resolve_device(name: str) -> torch.device:
     raise InputError(f"unknown device {name!r}; allowed: auto, cpu, cuda")
 
 
-def keep_ops_mask(keep: int) -> torch.Tensor:
-    """[6, 5] mask keeping the first `keep` non-`none` ops of every edge (keep=4: the full supernet minus
-    none)."""
-    if not 1 <= keep <= 5:
-        raise InputError(f"ops per edge must be in 1..5, got {keep}")
-    mask = torch.zeros(6, 5, dtype=torch.bool)
-    order = [1, 2, 3, 4, 0]  # skip, 1x1, 3x3, pool, then none
+def keep_ops_mask(one_shot: OneShotAdapter, keep: int) -> torch.Tensor:
+    """[E, O] mask keeping the first `keep` non-`none` ops of every edge, then `none` (NB201 keep=4: the full
+    supernet minus none)."""
+    ops = one_shot.ops
+    if not 1 <= keep <= len(ops):
+        raise InputError(f"ops per edge must be in 1..{len(ops)}, got {keep}")
+    order = [o for o, name in enumerate(ops) if name != "none"] + [o for o, name in enumerate(ops) if name == "none"]
+    mask = torch.zeros(one_shot.num_edges, len(ops), dtype=torch.bool)
     mask[:, order[:keep]] = True
     return mask
 
 
 def make_supernet_step(
+    one_shot: OneShotAdapter,
     *,
     batch_size: int,
     device: torch.device,
@@ -74,7 +76,9 @@ def make_supernet_step(
     """One closure = one training step of a fresh supernet on a fixed random batch."""
     g = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
-    model = NB201Supernet(num_classes=num_classes, C=C, N=N).to(device)
+    model = one_shot.build_supernet(
+        num_classes=num_classes, C=C, N=N, affine=False, track_running_stats=True
+    ).to(device)
     x = torch.randn(batch_size, 3, image_size, image_size, generator=g).to(device)
     y = torch.randint(0, num_classes, (batch_size,), generator=g).to(device)
     if channels_last:
@@ -83,7 +87,7 @@ def make_supernet_step(
             if isinstance(mod, torch.nn.Conv2d):
                 mod.to(memory_format=torch.channels_last)
         x = x.contiguous(memory_format=torch.channels_last)
-    alpha = (1e-3 * torch.randn(6, 5, generator=g)).to(device).requires_grad_()
+    alpha = (1e-3 * torch.randn(one_shot.num_edges, one_shot.num_ops, generator=g)).to(device).requires_grad_()
     mask_d = None if mask is None else mask.to(device)
     opt = torch.optim.SGD(model.parameters(), lr=0.025, momentum=0.9, weight_decay=3e-4)
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
@@ -112,17 +116,19 @@ def time_step(step: Callable[[], None], device: torch.device) -> float:
 
 
 def bench_supernet(
+    one_shot: OneShotAdapter,
     *,
     batch_size: int = 64,
     steps: int = 10,
     warmup: int = 2,
     device: str = "auto",
     channels_last: bool | None = None,
-    active_ops_per_edge: int = 5,
+    active_ops_per_edge: int | None = None,
     threads: int | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> StepTiming:
-    """Median step time of the full (or `active_ops_per_edge`-op) C=16, N=5 supernet on random 32x32 data."""
+    """Median step time of the space's full (or `active_ops_per_edge`-op) C=16, N=5 supernet on random 32x32
+    data (None = every op active)."""
     if batch_size < 1 or steps < 1 or warmup < 0:
         raise InputError(
             f"batch size and steps must be >= 1 and warmup >= 0, got {batch_size}, {steps}, {warmup}"
@@ -133,8 +139,9 @@ def bench_supernet(
             raise InputError(f"--threads must be >= 1, got {threads}")
         torch.set_num_threads(threads)
     cl = dev.type == "cuda" if channels_last is None else channels_last
-    mask = None if active_ops_per_edge == 5 else keep_ops_mask(active_ops_per_edge)
-    step = make_supernet_step(batch_size=batch_size, device=dev, mask=mask, channels_last=cl)
+    keep = one_shot.num_ops if active_ops_per_edge is None else active_ops_per_edge
+    mask = None if keep == one_shot.num_ops else keep_ops_mask(one_shot, keep)
+    step = make_supernet_step(one_shot, batch_size=batch_size, device=dev, mask=mask, channels_last=cl)
     for _ in range(warmup):
         time_step(step, dev)
     times = []
@@ -153,6 +160,6 @@ def bench_supernet(
         torch_version=torch.__version__,
         threads=torch.get_num_threads(),
         channels_last=cl,
-        active_ops_per_edge=active_ops_per_edge,
+        active_ops_per_edge=keep,
         step_s=tuple(times),
     )

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from harness.errors import InputError
-from harness.spaces.nb201 import OPS, NB201Arch
+from harness.spaces.nb201.arch import OPS, NB201Arch
 
 
 @dataclass(frozen=True)
