@@ -23,6 +23,7 @@ from harness.spaces.darts.cost import (
     count_params_madds,
     params_excluding_auxiliary,
 )
+from harness.spaces.darts.genotype import OPS_DARTS8
 from harness.spaces.darts.network import DartsNetworkCIFAR, DartsNetworkImageNet
 from harness.spaces.darts.ops import Identity, make_op, make_search_op
 from harness.spaces.darts.supernet import (
@@ -38,16 +39,7 @@ from harness.spaces.darts.supernet import (
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 GENOTYPES_JSON = Path(__file__).resolve().parents[2] / "shared" / "data" / "darts" / "genotypes.json"
-OPS8 = (
-    "none",
-    "max_pool_3x3",
-    "avg_pool_3x3",
-    "skip_connect",
-    "sep_conv_3x3",
-    "sep_conv_5x5",
-    "dil_conv_3x3",
-    "dil_conv_5x5",
-)
+OPS8 = OPS_DARTS8
 OPS_S5 = OPS8[1:]
 Geno = namedtuple("Geno", "normal normal_concat reduce reduce_concat")
 
