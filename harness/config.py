@@ -378,7 +378,7 @@ def load_preset(name: str) -> dict[str, Any]:
     _check_keys(doc, ("preset", "data", "rank_eval", "experiment", "algorithms", "spaces"), f"preset {name}")
     for space, table in doc.get("spaces", {}).items():
         registry.check_space(space)
-        _check_keys(table, ("algorithms",), f"preset {name} [spaces.{space}]")
+        _check_keys(table, ("algorithms", "data", "rank_eval"), f"preset {name} [spaces.{space}]")
     return doc
 
 
@@ -388,13 +388,26 @@ def _check_keys(table: Mapping[str, Any], allowed: Sequence[str], where: str) ->
         raise InputError(f"{where}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(allowed)}")
 
 
-def _data_spec(preset: Mapping[str, Any], extra: Mapping[str, Any], where: str) -> DataSpec:
-    merged = {**preset.get("data", {}), **extra}
+def _space_table(preset: Mapping[str, Any], space: str | None, section: str) -> dict[str, Any]:
+    """The preset's `[spaces.<key>.<section>]` table for `space` (its preset key), or {}."""
+    if space is None:
+        return {}
+    from harness.spaces import get_space
+
+    return dict(preset.get("spaces", {}).get(get_space(space).preset_key, {}).get(section, {}))
+
+
+def _data_spec(
+    preset: Mapping[str, Any], extra: Mapping[str, Any], where: str, space: str | None = None
+) -> DataSpec:
+    merged = {**preset.get("data", {}), **_space_table(preset, space, "data"), **extra}
     return apply_overrides(DataSpec(), merged, from_text=False, where=f"{where} [data]")
 
 
-def _rank_spec(preset: Mapping[str, Any], extra: Mapping[str, Any], where: str) -> RankEvalSpec:
-    merged = {**preset.get("rank_eval", {}), **extra}
+def _rank_spec(
+    preset: Mapping[str, Any], extra: Mapping[str, Any], where: str, space: str | None = None
+) -> RankEvalSpec:
+    merged = {**preset.get("rank_eval", {}), **_space_table(preset, space, "rank_eval"), **extra}
     spec = apply_overrides(RankEvalSpec(), merged, from_text=False, where=f"{where} rank_eval")
     for target in spec.targets:
         ds, sep, split = target.partition(":")
@@ -434,12 +447,9 @@ def resolve_config(
     cfg = apply_overrides(
         cfg, _flatten(preset_table), from_text=False, where=f"preset {name} [algorithms.{algorithm}]"
     )
-    space_table = preset_doc.get("spaces", {}).get(space, {}).get("algorithms", {}).get(algorithm, {})
+    space_table = _space_table(preset_doc, space, "algorithms").get(algorithm, {})
     cfg = apply_overrides(
-        cfg,
-        _flatten(space_table),
-        from_text=False,
-        where=f"preset {name} [spaces.{space}.algorithms.{algorithm}]",
+        cfg, _flatten(space_table), from_text=False, where=f"preset {name} [spaces.{space}.algorithms.{algorithm}]"
     )
     cfg = apply_overrides(cfg, _flatten(dict(toml_overrides)), from_text=False, where=f"{algorithm} config")
     return apply_overrides(cfg, dict(set_overrides), from_text=True, where=f"--set ({algorithm})")
@@ -501,13 +511,16 @@ def build_run_spec(
     set_algo, set_data, set_rank = _split_set(dict(set_overrides))
     where = f"preset {preset}"
     data_spec = apply_overrides(
-        _data_spec(doc, dict(data), where), set_data, from_text=True, where="--set data"
+        _data_spec(doc, dict(data), where, space), set_data, from_text=True, where="--set data"
     )
-    rank_spec = _rank_spec(doc, dict(rank_eval), where)
+    rank_spec = _rank_spec(doc, dict(rank_eval), where, space)
     rank_spec = apply_overrides(rank_spec, set_rank, from_text=True, where="--set rank_eval")
     cfg = resolve_config(algorithm, doc, space=space, toml_overrides=config, set_overrides=set_algo)
-    requires = getattr(registry.resolve_algorithm(algorithm), "requires", ())
-    check_requirements(space_obj, requires, f"algorithm {algorithm!r}")
+    cls = registry.resolve_algorithm(algorithm)
+    check_requirements(space_obj, getattr(cls, "requires", ()), f"algorithm {algorithm!r}")
+    check_spec = getattr(cls, "check_spec", None)  # algorithm-specific refusals before any run folder exists
+    if check_spec is not None:
+        check_spec(cfg, space_obj)
     dev = device or doc.get("preset", {}).get("device", "auto")
     if dev not in DEVICES:
         raise InputError(f"device {dev!r} is not allowed; allowed: {', '.join(DEVICES)}")

@@ -27,8 +27,10 @@ from harness import metrics
 from harness.spaces.base import Enumeration
 
 
-def connected_flags(enum: Enumeration, indices: Sequence[int]) -> np.ndarray:
+def connected_flags(enum: Enumeration | None, indices: Sequence[int]) -> np.ndarray:
     """Whether each index belongs to the space's "connected" set (all True when the space names none)."""
+    if enum is None:
+        return np.ones(len(indices), dtype=bool)
     try:
         members = np.asarray(enum.arch_set("connected"), dtype=np.int64)
     except ValueError:
@@ -45,8 +47,28 @@ TOPK_TAU_PCTS: tuple[float, ...] = metrics.DEFAULT_TOPK_TAU_PCTS
 @dataclass(frozen=True)
 class ArchSet:
     name: str  # "sample(n=1000,seed=0)", "all", "connected", "noniso"
-    indices: tuple[int, ...]  # ascending benchmark indices
+    indices: tuple[int, ...]  # ascending benchmark indices; positions 0..n-1 in a space without an index
     sha256: str
+    archs: tuple[Any, ...] | None = None  # the architectures themselves, for spaces without an index
+
+
+def build_sampled_set(values: Any, *, n: int, seed: int) -> ArchSet:
+    """A seeded sample of n architectures drawn with the space's uniform sampler (spaces without an index, e.g.
+    the DARTS space): numpy default_rng(seed), drawn in order, duplicates skipped. Its hash covers the text forms."""
+    rng = np.random.default_rng(seed)
+    archs: dict[Any, None] = {}
+    for _ in range(100 * n):
+        archs.setdefault(values.sample(rng))
+        if len(archs) == n:
+            break
+    name = f"sample(n={n},seed={seed})"
+    text = name + ":" + ",".join(a.to_str() for a in archs)
+    return ArchSet(
+        name=name,
+        indices=tuple(range(len(archs))),
+        sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
+        archs=tuple(archs),
+    )
 
 
 def _sample_indices(n: int, seed: int, num_archs: int) -> list[int]:
@@ -67,11 +89,16 @@ def build_arch_set(enum: Enumeration, set_name: str, *, n: int = 1000, seed: int
     return ArchSet(name=name, indices=tuple(idx), sha256=hashlib.sha256(text.encode("ascii")).hexdigest())
 
 
-def arch_set_for(spec: Any, enum: Enumeration) -> ArchSet | None:
-    """The set of a `harness.config.RankEvalSpec` in the space `enum` enumerates (None when set = "none")."""
+def arch_set_for(spec: Any, space: Any) -> ArchSet | None:
+    """The set of a `harness.config.RankEvalSpec` in `space` (None when set = "none"). Without an enumeration
+    only `sample` exists (drawn with the space's sampler); ValueError for other set names there."""
     if spec.set == "none":
         return None
-    return build_arch_set(enum, spec.set, n=spec.n, seed=spec.seed)
+    if space.enumeration is not None:
+        return build_arch_set(space.enumeration, spec.set, n=spec.n, seed=spec.seed)
+    if spec.set != "sample":
+        raise ValueError(f"arch set {spec.set!r} needs an enumerable space; space {space.name!r} has only 'sample'")
+    return build_sampled_set(space.values, n=spec.n, seed=spec.seed)
 
 
 def _num(value: float | None) -> float | None:

@@ -290,13 +290,13 @@ def _run(
         arch_rows = _arch_rows(outcome, space, spec)
 
         rank_rows: list[dict[str, Any]] = []
-        rankable = space.enumeration is not None and judge.kind != "none"
-        if isinstance(algorithm, SupernetScorer) and spec.rank_eval.set != "none" and rankable:
-            arch_set = rank_eval.arch_set_for(spec.rank_eval, space.enumeration)
+        targets = _rank_targets(spec, judge)
+        if isinstance(algorithm, SupernetScorer) and spec.rank_eval.set != "none" and targets:
+            arch_set = rank_eval.arch_set_for(spec.rank_eval, space)
             assert arch_set is not None
             doc["provenance"]["rank_eval_sha256"] = arch_set.sha256
             doc["provenance"]["rank_eval_set"] = {"name": arch_set.name, "n": len(arch_set.indices)}
-            rank_rows, rank_arch_rows = _rank_eval(algorithm, ctx, arch_set, space, spec, np)
+            rank_rows, rank_arch_rows = _rank_eval(algorithm, ctx, arch_set, space, targets, spec, np)
             arch_rows += rank_arch_rows
 
         cost_rows = _cost_rows(search_phases, meter.phases(), extra_phases, search_wall)
@@ -309,6 +309,7 @@ def _run(
             if hasattr(outcome.final_arch, "to_str")
             else str(outcome.final_arch),
             "final_index": _index_of(space, outcome.final_arch),
+            "final_facts": space.facts(outcome.final_arch) if space.facts is not None else {},
             "selection_rule": outcome.selection_rule,
             "partitions": [
                 {"stage": s.stage, "child": s.child, "partition": s.partition, "selected": s.selected}
@@ -488,11 +489,18 @@ def _stage_records(outcome: Any) -> list[tuple[Any, ...]]:
 _OWNER_RE = re.compile(r"^stage(\d+)/child(\d+)$")
 
 
+def _rank_targets(spec: RunSpec, judge: Any) -> list[tuple[str, str]]:
+    """The rank-evaluation targets the judge can answer (NB201: all of them; the DARTS surrogate: CIFAR-10
+    valid), in the spec's order (the first is primary)."""
+    known = set(judge.targets(spec.eval_datasets))
+    return [t for t in spec.rank_eval.target_pairs() if t in known]
+
+
 def _rank_eval(
-    algorithm: Any, ctx: Any, arch_set: Any, space: Any, spec: RunSpec, np: Any
+    algorithm: Any, ctx: Any, arch_set: Any, space: Any, targets: Sequence[tuple[str, str]], spec: RunSpec, np: Any
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     enum, judge = space.enumeration, space.judge
-    archs = [enum.from_index(i) for i in arch_set.indices]
+    archs = list(arch_set.archs) if arch_set.archs is not None else [enum.from_index(i) for i in arch_set.indices]
     with ctx.phase("rank_eval"):
         scores, owners = algorithm.score(archs, ctx)
     scores = np.asarray(scores, dtype=np.float64).reshape(-1)
@@ -504,7 +512,7 @@ def _rank_eval(
         )
     truths: dict[tuple[str, str], Any] = {}
     n_seeds: dict[tuple[str, str], Any] = {}
-    for dataset, split in spec.rank_eval.target_pairs():
+    for dataset, split in targets:
         values, seeds = judge.accuracy(archs, dataset=dataset, split=split)
         truths[(dataset, split)] = np.asarray(values, dtype=np.float64)
         n_seeds[(dataset, split)] = np.asarray(seeds)
@@ -521,7 +529,7 @@ def _rank_eval(
                     "stage": stage,
                     "child": child,
                     "arch": arch.to_str(),
-                    "index": arch_set.indices[i],
+                    "index": arch_set.indices[i] if enum is not None else None,
                     "score": float(scores[i]),
                     "score_name": rank_eval.SCORE_NAME,
                     "eval_dataset": dataset,

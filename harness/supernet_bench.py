@@ -8,7 +8,10 @@ CUDA: bf16 autocast, channels_last, and a synchronize around each timed step.
 
 from __future__ import annotations
 
+import json
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
@@ -126,9 +129,10 @@ def bench_supernet(
     active_ops_per_edge: int | None = None,
     threads: int | None = None,
     progress: Callable[[int, int], None] | None = None,
+    N: int = 5,
 ) -> StepTiming:
-    """Median step time of the space's full (or `active_ops_per_edge`-op) C=16, N=5 supernet on random 32x32
-    data (None = every op active)."""
+    """Median step time of the space's full (or `active_ops_per_edge`-op) C=16, N-cell supernet (default N=5)
+    on random 32x32 data (None = every op active)."""
     if batch_size < 1 or steps < 1 or warmup < 0:
         raise InputError(
             f"batch size and steps must be >= 1 and warmup >= 0, got {batch_size}, {steps}, {warmup}"
@@ -141,7 +145,7 @@ def bench_supernet(
     cl = dev.type == "cuda" if channels_last is None else channels_last
     keep = one_shot.num_ops if active_ops_per_edge is None else active_ops_per_edge
     mask = None if keep == one_shot.num_ops else keep_ops_mask(one_shot, keep)
-    step = make_supernet_step(one_shot, batch_size=batch_size, device=dev, mask=mask, channels_last=cl)
+    step = make_supernet_step(one_shot, batch_size=batch_size, device=dev, N=N, mask=mask, channels_last=cl)
     for _ in range(warmup):
         time_step(step, dev)
     times = []
@@ -162,4 +166,101 @@ def bench_supernet(
         channels_last=cl,
         active_ops_per_edge=keep,
         step_s=tuple(times),
+    )
+
+
+@dataclass(frozen=True)
+class StepMemory:
+    """Resident memory of a fresh CPU process that builds one supernet and runs training steps on it."""
+
+    peak_rss_bytes: int
+    """Peak resident set (Linux VmHWM, else ru_maxrss) after the steps: interpreter + torch + model + steps."""
+    rss_before_step_bytes: int
+    """Resident set after building the supernet, the batch and the optimizer, before the first step."""
+    space: str
+    active_ops_per_edge: int
+    batch_size: int
+    C: int
+    N: int
+    steps: int
+    threads: int
+    step_s: tuple[float, ...]
+    torch_version: str
+
+
+def _rss_bytes() -> tuple[int, int]:
+    """(current, peak) resident bytes of this process."""
+    status = "/proc/self/status"
+    try:
+        with open(status) as f:
+            fields = dict(line.split(":", 1) for line in f if ":" in line)
+        return int(fields["VmRSS"].split()[0]) * 1024, int(fields["VmHWM"].split()[0]) * 1024
+    except (OSError, KeyError, ValueError):
+        import resource
+
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        peak = peak if sys.platform == "darwin" else peak * 1024  # bytes on macOS, KiB elsewhere
+        return peak, peak
+
+
+def _step_memory_child(args: dict) -> None:  # runs in the fresh process started by step_peak_rss
+    from harness.spaces import get_space
+
+    torch.set_num_threads(args["threads"])
+    one_shot = get_space(args["space"]).one_shot
+    keep = args["keep"]
+    mask = None if keep == one_shot.num_ops else keep_ops_mask(one_shot, keep)
+    cpu = torch.device("cpu")
+    step = make_supernet_step(
+        one_shot, batch_size=args["batch_size"], device=cpu, C=args["C"], N=args["N"], mask=mask
+    )
+    before, _ = _rss_bytes()
+    times = [time_step(step, cpu) for _ in range(args["steps"])]
+    _, peak = _rss_bytes()
+    print(json.dumps({"peak": peak, "before": before, "step_s": times, "threads": torch.get_num_threads()}))
+
+
+def step_peak_rss(
+    space: str,
+    *,
+    batch_size: int = 64,
+    C: int = 16,
+    N: int = 5,
+    active_ops_per_edge: int | None = None,
+    steps: int = 1,
+    threads: int = 1,
+    timeout_s: float | None = None,
+) -> StepMemory:
+    """Peak RSS of `steps` CPU training steps (as `make_supernet_step`) of space `space`'s supernet, measured in
+    a fresh Python process so that nothing this process allocated before counts. `active_ops_per_edge` as
+    `keep_ops_mask` (None = every op). The child imports torch, so the figure includes torch's own footprint
+    (a few hundred MB)."""
+    if batch_size < 1 or steps < 1 or threads < 1:
+        raise InputError(f"batch size, steps and threads must be >= 1, got {batch_size}, {steps}, {threads}")
+    from harness.spaces import get_space
+
+    one_shot = get_space(space).one_shot
+    keep = one_shot.num_ops if active_ops_per_edge is None else active_ops_per_edge
+    keep_ops_mask(one_shot, keep)  # validates keep before starting a process
+    args = {"space": space, "batch_size": batch_size, "C": C, "N": N, "keep": keep, "steps": steps,
+            "threads": threads}
+    code = f"from harness.supernet_bench import _step_memory_child; _step_memory_child({args!r})"
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout_s, check=False
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"memory-measurement process exited {proc.returncode}: {proc.stderr[-2000:]}")
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    return StepMemory(
+        peak_rss_bytes=out["peak"],
+        rss_before_step_bytes=out["before"],
+        space=space,
+        active_ops_per_edge=keep,
+        batch_size=batch_size,
+        C=C,
+        N=N,
+        steps=steps,
+        threads=out["threads"],
+        step_s=tuple(out["step_s"]),
+        torch_version=torch.__version__,
     )

@@ -6,9 +6,11 @@ counts the runs that actually have the value, so a missing ground truth lowers n
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pandas as pd
 
-from reports.load import RunSet
+from reports.load import JUDGE_COLUMNS, SURROGATE_JUDGE, RunSet
 
 GROUP_KEYS: tuple[str, ...] = ("space", "search_dataset", "algorithm", "variant")
 EVAL_KEYS: tuple[str, ...] = ("eval_dataset", "split")
@@ -23,6 +25,52 @@ EVAL_COLUMNS: tuple[tuple[str, str], ...] = (
     ("imagenet16-120", "valid"),
     ("imagenet16-120", "test"),
 )
+
+
+#: the one target a surrogate judge predicts (DARTS space: NB301 protocol, CIFAR-10 validation accuracy)
+SURROGATE_EVAL: tuple[str, str] = ("cifar10", "valid")
+
+#: numbers the space computed about each run's final architecture (runs frame column -> short name)
+FINAL_FACTS: tuple[tuple[str, str], ...] = (
+    ("final_params_m", "params_m"),
+    ("final_surrogate_percentile", "surrogate_percentile"),
+)
+
+#: shown when a surrogate judge recorded no label (never happens with the runner; old or hand-made records)
+FALLBACK_SURROGATE_LABEL = "surrogate prediction, not a measured accuracy"
+
+
+@dataclass(frozen=True)
+class GroupJudge:
+    """Who gave the accuracies of one (space, search dataset) group: decides the table layout and the labels.
+
+    A group is judged by a surrogate when any of its ok runs says so; a group whose runs name different labels
+    shows them all (joined by " / ") rather than picking one."""
+
+    kind: str  # "surrogate", "benchmark", ... or "unknown" (old runs without provenance.judge)
+    label: str
+    name: str
+
+    @property
+    def is_surrogate(self) -> bool:
+        return self.kind == SURROGATE_JUDGE
+
+
+def _joined(values: pd.Series) -> str:
+    return " / ".join(sorted({str(v) for v in values.dropna()}))
+
+
+def group_judge(rs: RunSet, space: str, search_dataset: str) -> GroupJudge:
+    """The judge of the ok runs of (space, search dataset); a surrogate wins over other kinds (see GroupJudge)."""
+    ok = rs.ok_runs
+    part = ok[(ok["space"] == space) & (ok["search_dataset"] == search_dataset)]
+    kinds = set(part["judge_kind"].dropna())
+    if SURROGATE_JUDGE in kinds:
+        sur = part[part["judge_kind"] == SURROGATE_JUDGE]
+        label = _joined(sur["judge_label"]) or FALLBACK_SURROGATE_LABEL
+        return GroupJudge(SURROGATE_JUDGE, label, _joined(sur["judge_name"]))
+    kind = _joined(part["judge_kind"]) or "unknown"
+    return GroupJudge(kind, _joined(part["judge_label"]), _joined(part["judge_name"]))
 
 
 def summarize(frame: pd.DataFrame, keys: list[str], value: str) -> pd.DataFrame:
@@ -64,6 +112,24 @@ def trained_accuracy(rs: RunSet) -> pd.DataFrame:
     finals = rs.ok_runs[["run_id", *GROUP_KEYS]].merge(final_arch, on="run_id")
     joined = finals.merge(measured, on=["space", "search_dataset", "arch"], how="left")
     return summarize(joined, list(GROUP_KEYS), "trained_test_acc_pct")
+
+
+def final_facts(rs: RunSet) -> pd.DataFrame:
+    """Seed aggregate of each fact about the final architecture (params, surrogate percentile) per group.
+
+    Long format (a `fact` column with FINAL_FACTS' short names) so a new fact needs no new code path; runs
+    without the fact (NB201, old runs) lower n instead of counting as 0."""
+    ok = rs.ok_runs
+    parts = [summarize(ok, list(GROUP_KEYS), column).assign(fact=short) for column, short in FINAL_FACTS]
+    return pd.concat(parts, ignore_index=True)
+
+
+def final_facts_per_run(rs: RunSet) -> pd.DataFrame:
+    """Judge and final-architecture facts of every ok run judged by a surrogate (the per-run values behind the
+    DARTS-space Table 1); empty when no run was, so NB201 reports gain no file."""
+    ok = rs.ok_runs
+    part = ok[ok["judge_kind"] == SURROGATE_JUDGE]
+    return part[["run_id", *GROUP_KEYS, "seed", *JUDGE_COLUMNS]].reset_index(drop=True)
 
 
 def search_cost(rs: RunSet) -> pd.DataFrame:
@@ -140,3 +206,10 @@ def cost_unit(device_kinds: pd.Series) -> str:
     if not kinds:
         return "device-hours (device unknown)"
     return "device-hours (mixed CPU/GPU)"
+
+
+def space_cost_unit(rs: RunSet, space: str) -> str:
+    """cost_unit of the ok runs of one search space: NB201 CPU runs beside DARTS GPU runs keep "CPU-hours", and a
+    directory of one space gets the same unit as before spaces were told apart."""
+    ok = rs.ok_runs
+    return cost_unit(ok[ok["space"] == space]["device_kind"])

@@ -17,7 +17,7 @@ import pandas as pd
 from reports import aggregate as agg
 from reports import figures as figs
 from reports import tables as tab
-from reports.load import RunSet, load
+from reports.load import RUN_COLUMNS, RunSet, load
 
 FORMATS = ("md", "tex", "csv")
 
@@ -73,16 +73,23 @@ def provenance_table(rs: RunSet, out_dir: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
+#: per-run judge label, params and surrogate percentile behind a DARTS-space Table 1
+FACTS_FILE = "final_facts_per_run.csv"
+
+
 def _data_files(rs: RunSet, data_dir: Path) -> list[Path]:
     data_dir.mkdir(parents=True, exist_ok=True)
     frames = {
-        "runs.csv": rs.runs.drop(columns=["run_dir"]),
+        "runs.csv": rs.runs[list(RUN_COLUMNS)].drop(columns=["run_dir"]),
         "final_per_run.csv": agg.final_per_run(rs),
         "final_accuracy.csv": agg.final_accuracy(rs),
         "search_cost.csv": agg.search_cost(rs),
         "rank_metrics.csv": agg.rank_metrics(rs),
         "stage_sizes.csv": agg.stage_sizes(rs),
     }
+    facts = agg.final_facts_per_run(rs)
+    if not facts.empty:  # only surrogate-judged runs have facts; NB201 reports keep their file list
+        frames[FACTS_FILE] = facts
     paths = []
     for name, frame in frames.items():
         path = data_dir / name
@@ -143,7 +150,8 @@ def write_report(
         f"- Presets: {', '.join(sorted({str(p) for p in rs.runs['preset'].dropna()})) or tab.NA}",
         "- Numbers that do not exist print as n/a (never 0). Per-run values behind every mean: "
         "[data/final_per_run.csv](data/final_per_run.csv), [data/rank_metrics.csv](data/rank_metrics.csv), "
-        "[data/runs.csv](data/runs.csv).",
+        "[data/runs.csv](data/runs.csv)"
+        + (f", [data/{FACTS_FILE}](data/{FACTS_FILE})." if any(p.name == FACTS_FILE for p in data_paths) else "."),
         "",
     ]
     for title, group in sections:

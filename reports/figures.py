@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from itertools import combinations
 from pathlib import Path
 
 import matplotlib
@@ -24,8 +25,23 @@ from reports import aggregate as agg  # noqa: E402
 from reports.load import RunSet  # noqa: E402
 from reports.tables import DATASET_LABELS, method_label  # noqa: E402
 
+
+def darts_space_size(ops_per_edge: int = 7, nodes: int = 4, cells: int = 2) -> int:
+    """Number of DARTS genotypes, computed rather than quoted so the stage-0 point cannot drift from the space.
+
+    Node k of a cell picks two distinct inputs i < j among the 2 cell inputs and the k earlier nodes and one op for
+    each, so it has sum over pairs of a_i * a_j choices (a_e = non-`none` ops of edge e); a cell is the product
+    over its nodes, the genotype the product over the normal and reduction cells. Both DARTS spaces have 7 ops per
+    kept edge: `darts` searches `none` too, but derivation never keeps it."""
+    per_cell = 1
+    for k in range(nodes):
+        per_cell *= sum(a * b for a, b in combinations([ops_per_edge] * (k + 2), 2))
+    return per_cell**cells
+
+
 #: size of the whole search space (stage 0 of the stage-size plot); 5 ops on 6 edges for NB201
-SPACE_SIZES = {"nb201": 5**6}
+SPACE_SIZES = {"nb201": 5**6, "darts": darts_space_size(), "darts-s5": darts_space_size()}
+DARTS_SPACES = ("darts", "darts-s5")
 COLORS = {
     "darts": "#1f77b4",
     "spos": "#ff7f0e",
@@ -115,7 +131,10 @@ def stage_figure(rs: RunSet, out_dir: Path, space: str, search: str, suffix: str
     if sizes.empty:
         return None
     ev = ("cifar10", "test")
+    judge = agg.group_judge(rs, space, search)
     regions = region_gt(rs, ev)
+    if judge.is_surrogate:  # its regions would hold predictions, not ground truth: show the children's proxy
+        regions = regions.iloc[0:0]
     kids = agg.children(rs)
     kids = kids[(kids["space"] == space) & (kids["search_dataset"] == search)].dropna(subset=["score"])
     methods = sorted(set(zip(sizes["algorithm"], sizes["variant"], strict=True)))
@@ -143,7 +162,7 @@ def stage_figure(rs: RunSet, out_dir: Path, space: str, search: str, suffix: str
             first = False
     ax.set_yscale("log")
     ax.set_xlabel("stage (0 = whole space)")
-    ax.set_ylabel("architectures in the remaining space")
+    ax.set_ylabel(f"{'genotypes' if space in DARTS_SPACES else 'architectures'} in the remaining space")
     ax.set_title("Remaining search-space size")
     ax.xaxis.get_major_locator().set_params(integer=True)
     if ax.get_legend_handles_labels()[0]:
@@ -244,6 +263,9 @@ def stage_figure(rs: RunSet, out_dir: Path, space: str, search: str, suffix: str
                 "owned by the final supernet count as kept at every stage); this "
             "is a sample of each region, not its full distribution."
         )
+    if used_scores and judge.is_surrogate:
+        caption += _surrogate_stage_caption(space, used_scores)
+        return Figure(name, "Stage sizes and each stage's children (held-out accuracy)", caption, files)
     if used_scores:
         caption += (
             f" Right ({', '.join(used_scores)}): no rank-eval owners recorded, so the panel shows each "
@@ -252,9 +274,47 @@ def stage_figure(rs: RunSet, out_dir: Path, space: str, search: str, suffix: str
     return Figure(name, "Stage sizes and the accuracy of each stage's regions", caption, files)
 
 
+def _surrogate_stage_caption(space: str, methods: list[str]) -> str:
+    full = SPACE_SIZES.get(space)
+    size = f"{full:.3e} genotypes, computed by darts_space_size" if full is not None else "n/a"
+    return (
+        f" Log axis; stage 0 = the whole {space} space ({size}: per cell and node, the sum over input pairs of "
+        f"7 x 7 ops, multiplied over 4 nodes and 2 cells). Right ({', '.join(methods)}): each child "
+        "sub-supernet's held-out accuracy on the search data (the selection proxy: neither a surrogate prediction "
+        "nor a measured accuracy); star = picked."
+    )
+
+
+@dataclass(frozen=True)
+class AccuracyAxis:
+    """What a figure's accuracy axis shows: ground truth, or a surrogate's prediction named as one (its label in
+    the axis text and caption, "surrogate" in the file name) so a plot is never mistaken for measured accuracy."""
+
+    ev: tuple[str, str]
+    axis: str  # axis label
+    caption: str  # how the caption names the values
+    stem: str  # file-name tag: "gt" or "surrogate"
+
+
+def accuracy_axis(rs: RunSet, space: str, search: str, ev: tuple[str, str]) -> AccuracyAxis:
+    """The ground-truth axis (evaluation `ev`) of an NB201-style group, or the surrogate's axis for a group whose
+    judge is a surrogate."""
+    judge = agg.group_judge(rs, space, search)
+    if not judge.is_surrogate:
+        return AccuracyAxis(ev, f"GT accuracy (%), {_label(*ev)}", f"ground truth ({_label(*ev)})", "gt")
+    sev = agg.SURROGATE_EVAL
+    return AccuracyAxis(
+        sev,
+        f"surrogate-predicted accuracy (%), {_label(*sev)}\n(a prediction, not measured)",
+        f"surrogate-predicted accuracy ({_label(*sev)}; {judge.label})",
+        "surrogate",
+    )
+
+
 def score_figure(rs: RunSet, out_dir: Path, space: str, search: str, suffix: str) -> Figure | None:
     pts = agg.rank_eval_points(rs)
-    ev = ("cifar10", "test")
+    acc_axis = accuracy_axis(rs, space, search, ("cifar10", "test"))
+    ev = acc_axis.ev
     pts = pts[
         (pts["space"] == space)
         & (pts["search_dataset"] == search)
@@ -304,25 +364,27 @@ def score_figure(rs: RunSet, out_dir: Path, space: str, search: str, suffix: str
             bbox={"boxstyle": "round", "facecolor": "white", "alpha": 0.8},
         )
         ax.set_title(f"{method_label(algorithm, variant)} (seed {first['seed']}, n={len(run_pts)})")
-        ax.set_xlabel(f"GT accuracy (%), {_label(*ev)}")
+        ax.set_xlabel(acc_axis.axis)
         ax.set_ylabel(f"supernet score ({first['score_name'] or 'score'})")
         shown.append(f"{method_label(algorithm, variant)}: run {first['run_id']}")
     for k in range(len(methods), nrow * ncol):
         axes[k // ncol, k % ncol].set_visible(False)
     fig.tight_layout()
-    name = f"score_vs_gt_{space}_{search}{suffix}"
+    name = f"score_vs_{acc_axis.stem}_{space}_{search}{suffix}"
     files = _save(fig, out_dir, name)
     caption = (
-        f"Supernet score vs ground truth ({_label(*ev)}) on the harness's rank-eval set (archs.csv "
+        f"Supernet score vs {acc_axis.caption} on the harness's rank-eval set (archs.csv "
         f"role=rank_eval), one run per method (lowest seed: {'; '.join(shown)}). τ-b from rank.csv "
         "(owner all, arch set all) for that run, and its mean over runs."
     )
-    return Figure(name, "Supernet score vs ground truth", caption, files)
+    title = "Supernet score vs ground truth" if acc_axis.stem == "gt" else "Supernet score vs surrogate prediction"
+    return Figure(name, title, caption, files)
 
 
 def cost_figure(rs: RunSet, out_dir: Path, space: str, search: str, suffix: str) -> Figure | None:
     finals = agg.final_per_run(rs)
-    ev = (search, "test")
+    acc_axis = accuracy_axis(rs, space, search, (search, "test"))
+    ev = acc_axis.ev
     finals = finals[
         (finals["space"] == space)
         & (finals["search_dataset"] == search)
@@ -332,7 +394,7 @@ def cost_figure(rs: RunSet, out_dir: Path, space: str, search: str, suffix: str)
     finals = finals.dropna(subset=["gt_acc", "search_cost_s"])
     if finals.empty:
         return None
-    unit = agg.cost_unit(rs.ok_runs["device_kind"])
+    unit = agg.space_cost_unit(rs, space)
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
     for i, ((algorithm, variant), part) in enumerate(finals.groupby(["algorithm", "variant"], sort=True)):
         hours = part["search_cost_s"] / 3600.0
@@ -355,17 +417,20 @@ def cost_figure(rs: RunSet, out_dir: Path, space: str, search: str, suffix: str)
     ax.xaxis.set_major_formatter(plain)
     ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.set_xlabel(f"search cost ({unit}, log scale)")
-    ax.set_ylabel(f"final-arch GT accuracy (%), {_label(*ev)}")
-    ax.set_title(f"Accuracy vs search cost (search on {DATASET_LABELS.get(search, search)})")
+    surrogate = acc_axis.stem == "surrogate"
+    ax.set_ylabel(f"final-arch {acc_axis.axis}")
+    what = "Surrogate accuracy" if surrogate else "Accuracy"
+    ax.set_title(f"{what} vs search cost (search on {DATASET_LABELS.get(search, search)})")
     ax.legend(fontsize=8, loc="best")
     fig.tight_layout()
-    name = f"acc_vs_cost_{space}_{search}{suffix}"
+    name = f"{'surrogate_' if surrogate else ''}acc_vs_cost_{space}_{search}{suffix}"
     files = _save(fig, out_dir, name)
+    described = acc_axis.caption if surrogate else f"ground-truth accuracy ({_label(*ev)})"
     caption = (
-        f"Final architecture's ground-truth accuracy ({_label(*ev)}) against search cost ({unit}); small "
+        f"Final architecture's {described} against search cost ({unit}); small "
         "dots = runs, diamonds = mean ± std over runs."
     )
-    return Figure(name, "Accuracy vs search cost", caption, files)
+    return Figure(name, f"{what} vs search cost", caption, files)
 
 
 def seeds_figure(rs: RunSet, out_dir: Path, space: str, search: str, suffix: str) -> Figure | None:

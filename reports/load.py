@@ -68,6 +68,20 @@ RUN_COLUMNS: tuple[str, ...] = (
     "error",
 )
 
+#: what the run's judge and its space said about the final architecture (spec.json provenance.judge and
+#: outcome.final_facts). Kept apart from RUN_COLUMNS because data/runs.csv is written with RUN_COLUMNS only, so a
+#: report of NB201 runs stays byte-identical to the one written before these columns existed.
+JUDGE_COLUMNS: tuple[str, ...] = (
+    "judge_name",
+    "judge_kind",
+    "judge_label",
+    "final_params_m",
+    "final_surrogate_percentile",
+)
+
+#: judge kind of a learned predictor (DARTS space): its numbers are predictions, never measured accuracies
+SURROGATE_JUDGE = "surrogate"
+
 #: the algorithm name of training-from-scratch runs (`nas-harness train`): a judge of other runs' finals,
 #: never a method row of its own
 TRAIN_JOB = "train"
@@ -85,7 +99,8 @@ class RunLoadError(ValueError):
 
 @dataclass(frozen=True)
 class RunSet:
-    """Everything a report needs, as tidy frames; `archs`, `records`, `rank` start with a `run_id` column."""
+    """Everything a report needs, as tidy frames; `archs`, `records`, `rank` start with a `run_id` column;
+    `runs` has RUN_COLUMNS then JUDGE_COLUMNS."""
 
     root: Path
     runs: pd.DataFrame
@@ -209,6 +224,36 @@ def _variant(spec: dict[str, Any]) -> str:
     return str(label) if label not in (None, "") else "default"
 
 
+def _number(value: object) -> float | None:
+    """A finite float from a JSON number; None for anything else (absent, text, bool, NaN), so it prints n/a."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    number = float(value)
+    return number if number == number and abs(number) != float("inf") else None
+
+
+def judge_facts(doc: dict[str, Any]) -> dict[str, Any]:
+    """JUDGE_COLUMNS of one spec.json: the judge's name/kind/label and the final architecture's facts.
+
+    Old runs have no `provenance.judge` and no `outcome.final_facts`: their values stay None (n/a), never guessed
+    from the space name, so a report cannot call an unlabelled number a surrogate prediction or a ground truth.
+    """
+    judge = (doc.get("provenance") or {}).get("judge") or {}
+    facts = (doc.get("outcome") or {}).get("final_facts") or {}
+    if not isinstance(judge, dict):
+        judge = {}
+    if not isinstance(facts, dict):
+        facts = {}
+    text = {key: (str(judge[key]) if judge.get(key) not in (None, "") else None) for key in ("name", "kind", "label")}
+    return {
+        "judge_name": text["name"],
+        "judge_kind": text["kind"],
+        "judge_label": text["label"],
+        "final_params_m": _number(facts.get("params_m")),
+        "final_surrogate_percentile": _number(facts.get("surrogate_percentile")),
+    }
+
+
 def load_run(run_dir: Path) -> tuple[dict[str, Any], pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     doc = read_spec(run_dir)
     spec = doc["spec"]
@@ -249,6 +294,7 @@ def load_run(run_dir: Path) -> tuple[dict[str, Any], pd.DataFrame, pd.DataFrame,
         "simulated_cost_s": simulated_cost_s(records),
         "trained_test_acc_pct": (outcome.get("extras") or {}).get("trained_test_acc_pct"),
         "error": (f"{error.get('type')}: {error.get('message')}" if error else None),
+        **judge_facts(doc),
     }
     for frame in (records, archs, rank):
         frame.insert(0, "run_id", run["run_id"])
@@ -268,7 +314,9 @@ def load(root: Path) -> RunSet:
         archs.append(a)
         records.append(r)
         rank.append(k)
-    runs_frame = pd.DataFrame(runs, columns=list(RUN_COLUMNS))
+    runs_frame = pd.DataFrame(runs, columns=[*RUN_COLUMNS, *JUDGE_COLUMNS])
+    for col in ("final_params_m", "final_surrogate_percentile"):  # all-None (NB201) would stay object dtype
+        runs_frame[col] = pd.to_numeric(runs_frame[col]).astype("float64")
     dupes = runs_frame["run_id"][runs_frame["run_id"].duplicated()]
     if not dupes.empty:
         raise RunLoadError(f"{root}: run id {dupes.iloc[0]} appears in more than one directory")

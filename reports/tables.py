@@ -113,6 +113,12 @@ def load_references(directory: Path = REFERENCES_DIR) -> list[Reference]:
     return refs
 
 
+def has_eval_columns(ref: Reference) -> bool:
+    """True for a reference in the NB201 layout (a value per eval dataset and split); DARTS-space files instead
+    hold params and a published test accuracy (see references/index.json)."""
+    return {"method", "eval_dataset", "split", "mean", "std"} <= set(ref.frame.columns)
+
+
 # --------------------------------------------------------------------------------------------------- Table 1
 def _bold_best(rows: list[list[Cell]], values: list[list[float]], lower_is_better: set[int]) -> None:
     """Bold the best finite value of each column (ties all bold), in place."""
@@ -150,15 +156,22 @@ TRAINED_COLUMN = "Trained from scratch (test %)"
 
 
 def table1(rs: RunSet, references: list[Reference] | None = None) -> list[Table]:
-    """NB201 paper layout, one table per (space, search dataset)."""
+    """One table per (space, search dataset): the NB201 paper layout (ground-truth columns per eval data set),
+    or the DARTS paper layout (`surrogate_table1`) for a group whose runs were judged by a surrogate."""
     references = load_references() if references is None else references
     acc = agg.final_accuracy(rs)
     cost = agg.search_cost(rs)
     trained = agg.trained_accuracy(rs)
     ok = rs.ok_runs
-    unit = agg.cost_unit(ok["device_kind"])
     tables = []
+    facts = agg.final_facts(rs)
     for (space, search), group_runs in ok.groupby(["space", "search_dataset"], sort=True):
+        unit = agg.space_cost_unit(rs, space)
+        data = Table1Data(acc=acc, cost=cost, trained=trained, facts=facts, unit=unit)
+        judge = agg.group_judge(rs, space, search)
+        if judge.is_surrogate:
+            tables.append(surrogate_table1(data, space, search, group_runs, judge, references))
+            continue
         cols = ["Method", "n", f"Search cost ({unit})"]
         cols += [f"{DATASET_LABELS.get(d, d)} {s}" for d, s in agg.EVAL_COLUMNS]
         cols.append(TRAINED_COLUMN)
@@ -221,6 +234,11 @@ def table1(rs: RunSet, references: list[Reference] | None = None) -> list[Table]
         for ref in references:
             if ref.space != space:
                 continue
+            if not has_eval_columns(ref):  # e.g. DARTS-space rows beside old DARTS runs that name no judge
+                notes.append(
+                    f"Not shown: {ref.label} (its rows need the surrogate layout; this group has no surrogate judge)."
+                )
+                continue
             if ref.search_dataset is not None and ref.search_dataset != search:
                 notes.append(f"Not shown: {ref.label} (searched on {ref.search_dataset}, not {search}).")
                 continue
@@ -256,6 +274,187 @@ def table1(rs: RunSet, references: list[Reference] | None = None) -> list[Table]
             )
         )
     return tables
+
+
+# ------------------------------------------------------------------------------------ Table 1, DARTS layout
+#: published DARTS-space cells are genotypes of both registered DARTS spaces: darts-s5 only drops `none` from the
+#: op set the supernet searches, and derivation never keeps `none`
+REFERENCE_SPACE = {"darts-s5": "darts"}
+PARAMS_COLUMN = "Params (M, CIFAR eval network)"
+PUBLISHED_COLUMN = "Published test acc (%) [quoted]"
+
+
+@dataclass(frozen=True)
+class Table1Data:
+    """The aggregates a Table 1 layout reads (computed once for all groups) and the cost unit of its space."""
+
+    acc: pd.DataFrame
+    cost: pd.DataFrame
+    trained: pd.DataFrame
+    facts: pd.DataFrame
+    unit: str
+
+
+def surrogate_columns(label: str) -> tuple[str, str]:
+    """Headers of the two surrogate columns; each carries the judge's label so no copy of the table (csv, tex,
+    a pasted screenshot) can show a prediction without saying it is one."""
+    return f"Surrogate valid acc (%): {label}", f"Surrogate percentile: {label}"
+
+
+def _fmt_stat(stat: tuple[float, float, int], n_runs: int, digits: int = 2) -> str:
+    mean, std, n = stat
+    return fmt_mean_std(mean, std, n, digits=digits, expected_n=n_runs)
+
+
+def _mean_or_nan(stat: tuple[float, float, int]) -> float:
+    return stat[0] if stat[2] else float("nan")
+
+
+def _surrogate_row(
+    data: Table1Data, group: dict[str, object], n_runs: int, digits: tuple[int, int], simulated: bool
+) -> tuple[list[Cell], list[float]]:
+    """Cells and rankable values of one method in the DARTS layout (values align with the columns after n;
+    NaN = not ranked: params, because smaller is not better by itself, and the published column)."""
+    c = _rows(data.cost, **group).iloc[0]
+    params = _stat(data.facts, **group, fact="params_m")
+    percentile = _stat(data.facts, **group, fact="surrogate_percentile")
+    d, s = agg.SURROGATE_EVAL
+    predicted = _stat(data.acc, **group, eval_dataset=d, split=s)
+    trained = _stat(data.trained, **group)
+    cells = [
+        Cell(method_label(str(group["algorithm"]), str(group["variant"]))),
+        Cell(str(n_runs)),
+        Cell(_fmt_stat(params, n_runs, digits=3)),
+        Cell(_fmt_cost(c["mean"], c["std"], int(c["n"]), n_runs, digits[0])),
+        Cell(_fmt_stat(predicted, n_runs)),
+        Cell(_fmt_stat(percentile, n_runs)),
+        Cell(_fmt_stat(trained, n_runs)),
+        Cell(NA),
+    ]
+    values = [
+        float("nan"),
+        float(c["mean"]) if int(c["n"]) else float("nan"),
+        _mean_or_nan(predicted),
+        _mean_or_nan(percentile),
+        _mean_or_nan(trained),
+        float("nan"),
+    ]
+    if simulated:
+        cells.append(Cell(_fmt_cost(c["sim_mean"], c["sim_std"], int(c["sim_n"]), n_runs, digits[1])))
+        values.append(float("nan"))
+    return cells, values
+
+
+def _quoted_num(value: object, digits: int | None = None) -> str:
+    """A quoted number as the source printed it (no padding zeros it did not give), or a fixed number of digits."""
+    if not _finite(value):
+        return NA
+    return f"{float(value):.{digits}f}" if digits is not None else f"{float(value):g}"  # type: ignore[arg-type]
+
+
+def published_accuracy(row: pd.Series) -> tuple[float, float]:
+    """(test accuracy %, std) of one DARTS-space reference row: the stated accuracy, else 100 - the stated test
+    error (same std); NaN when the source gives neither."""
+    if _finite(row.get("test_acc_pct")):
+        return float(row["test_acc_pct"]), float(row.get("test_acc_std", float("nan")))
+    if _finite(row.get("test_error_pct")):
+        return round(100.0 - float(row["test_error_pct"]), 6), float(row.get("test_error_std", float("nan")))
+    return float("nan"), float("nan")
+
+
+def _surrogate_reference_rows(ref: Reference, width: int) -> tuple[tuple[Cell, ...], ...]:
+    """[quoted] rows: published params and published test accuracy only; every measured or predicted column n/a,
+    so a quoted number never shares a column with a surrogate prediction or a trained accuracy."""
+    rows = []
+    prefix = "[quoted] " if ref.kind == "quoted" else ""
+    for _, r in ref.frame.iterrows():
+        acc, std = published_accuracy(r)
+        published = _quoted_num(acc, 2) + (f" ± {_quoted_num(std, 2)}" if _finite(std) and _finite(acc) else "")
+        row = [Cell(f"{prefix}{r['method']} — {ref.label}"), Cell(NA), Cell(_quoted_num(r.get("params_m")))]
+        row += [Cell(NA)] * 4 + [Cell(published)]
+        rows.append(tuple(row + [Cell(NA)] * (width - len(row))))
+    return tuple(rows)
+
+
+def _reference_notes(ref: Reference) -> list[str]:
+    tag = "QUOTED, not measured here" if ref.kind == "quoted" else "benchmark table, not a search result"
+    notes = [f"{ref.label} ({tag}): {ref.source} [reports/references/{ref.file}]"]
+    if "source" in ref.frame.columns:
+        notes += [f"[quoted] {r['method']}: {r['source']}" for _, r in ref.frame.iterrows()]
+    return notes
+
+
+def _surrogate_notes(space: str, search: str, judge: agg.GroupJudge, unit: str) -> list[str]:
+    ds = DATASET_LABELS.get(search, search)
+    name = f" (judge {judge.name})" if judge.name else ""
+    return [
+        f"Measured rows: final architecture of each run searched in the {space} space on {ds}; mean ± std over "
+        "seeds (ddof=1), n = runs with status ok.",
+        f"{PARAMS_COLUMN}: outcome.final_facts.params_m, computed by the space for the CIFAR-10 evaluation network "
+        "(C=36, 20 layers, auxiliary head excluded); not ranked. In [quoted] rows: the published count.",
+        f"Search cost: device seconds the search spent (the runner's search_total, without simulated training and "
+        f"without the harness's rank evaluation) / 3600, in {unit}.",
+        f"Surrogate valid acc (%): {judge.label}{name}: the predicted CIFAR-10 validation accuracy of the final "
+        "architecture (archs.csv final row). Surrogate percentile: "
+        f"{judge.label}: percent of 10,000 random cells the surrogate ranks below the final architecture "
+        "(outcome.final_facts.surrogate_percentile). Neither is a measured accuracy.",
+        f"{TRAINED_COLUMN}: test accuracy measured by `nas-harness train` runs of the final architectures found in "
+        f"this directory (same space, trained on {ds}); n = runs whose final architecture was trained; n/a = none "
+        "was.",
+        f"{PUBLISHED_COLUMN}: CIFAR-10 test accuracy quoted from the cited sources, only in [quoted] rows (n/a in "
+        "measured rows); [quoted] rows show n/a in every surrogate and trained column. Quoted, predicted and measured "
+        "numbers never share a column.",
+        "Bold = best per column among the measured rows only (lowest cost, highest surrogate accuracy, percentile "
+        "and trained accuracy; params are not ranked); reference rows never take part.",
+    ]
+
+
+def surrogate_table1(
+    data: Table1Data,
+    space: str,
+    search: str,
+    group_runs: pd.DataFrame,
+    judge: agg.GroupJudge,
+    references: list[Reference],
+) -> Table:
+    """DARTS paper layout for a group judged by a surrogate: params, search cost, the surrogate's prediction and
+    percentile, trained-from-scratch accuracy, and [quoted] published rows in a column of their own."""
+    predicted_col, percentile_col = surrogate_columns(judge.label)
+    cols = ["Method", "n", PARAMS_COLUMN, f"Search cost ({data.unit})", predicted_col, percentile_col]
+    cols += [TRAINED_COLUMN, PUBLISHED_COLUMN]
+    group_cost = data.cost[(data.cost["space"] == space) & (data.cost["search_dataset"] == search)]
+    simulated = bool((group_cost["sim_n"] > 0).any())
+    if simulated:
+        cols.append("Simulated training (benchmark GPU-hours)")
+    digits = (_column_digits(group_cost["mean"]), _column_digits(group_cost["sim_mean"]))
+    measured: list[list[Cell]] = []
+    values: list[list[float]] = []
+    keys = group_runs[["algorithm", "variant"]].drop_duplicates().sort_values(["algorithm", "variant"])
+    for algorithm, variant in keys.itertuples(index=False):
+        n_runs = int(((group_runs["algorithm"] == algorithm) & (group_runs["variant"] == variant)).sum())
+        group = {"space": space, "search_dataset": search, "algorithm": algorithm, "variant": variant}
+        cells, vals = _surrogate_row(data, group, n_runs, digits, simulated)
+        measured.append(cells)
+        values.append(vals)
+    _bold_best(measured, values, lower_is_better={1})
+    groups: list[tuple[tuple[Cell, ...], ...]] = [tuple(tuple(r) for r in measured)]
+    notes = _surrogate_notes(space, search, judge, data.unit)
+    for ref in references:
+        if ref.space != REFERENCE_SPACE.get(space, space):
+            continue
+        if ref.search_dataset is not None and ref.search_dataset != search:
+            notes.append(f"Not shown: {ref.label} (searched on {ref.search_dataset}, not {search}).")
+            continue
+        groups.append(_surrogate_reference_rows(ref, len(cols)))
+        notes += _reference_notes(ref)
+    return Table(
+        name=f"table1_{space}_{search}",
+        title=f"Table 1: {space.upper()} search on {DATASET_LABELS.get(search, search)}, final architectures "
+        "(surrogate predictions, trained and quoted accuracies in separate columns)",
+        columns=tuple(cols),
+        notes=tuple(notes),
+        groups=tuple(groups),
+    )
 
 
 def _fmt_cost(mean: object, std: object, n: int, n_runs: int, digits: int | None = None) -> str:
@@ -339,23 +538,39 @@ def rank_tables(rs: RunSet) -> list[Table]:
                     row.append(Cell(fmt_mean_std(r["mean"], r["std"], int(r["n"]), digits=3, expected_n=n_runs)))
             rows.append(tuple(row))
         name = f"rank_{space}_{search}_{eval_ds}_{split}"
-        tables.append(
-            Table(
-                name=name,
-                title="Rank correlation: supernet score vs ground truth "
-                f"({DATASET_LABELS.get(eval_ds, eval_ds)} "
-                f"{split}), search on {DATASET_LABELS.get(search, search)}",
-                columns=tuple(cols),
-                groups=(tuple(rows),),
-                notes=(
-                    "Per run: the harness's fixed rank-eval set scored by the supernet that owns each arch "
-                    "(owner 'all' = every arch; 'stageS/childC' = that sub-supernet's region). "
-                    "Values are mean ± std over runs; Archs (n) = architectures scored (mean over runs). "
-                    "τ is τ-b (tie-corrected).",
-                ),
-            )
+        notes = (
+            "Per run: the harness's fixed rank-eval set scored by the supernet that owns each arch "
+            "(owner 'all' = every arch; 'stageS/childC' = that sub-supernet's region). "
+            "Values are mean ± std over runs; Archs (n) = architectures scored (mean over runs). "
+            "τ is τ-b (tie-corrected).",
         )
+        title = (
+            "Rank correlation: supernet score vs ground truth "
+            f"({DATASET_LABELS.get(eval_ds, eval_ds)} "
+            f"{split}), search on {DATASET_LABELS.get(search, search)}"
+        )
+        judge = agg.group_judge(rs, space, search)
+        if judge.is_surrogate:
+            title, notes = _surrogate_rank_labels(space, search, eval_ds, split, judge, notes)
+        tables.append(Table(name=name, title=title, columns=tuple(cols), groups=(tuple(rows),), notes=notes))
     return tables
+
+
+def _surrogate_rank_labels(
+    space: str, search: str, eval_ds: str, split: str, judge: agg.GroupJudge, notes: tuple[str, ...]
+) -> tuple[str, tuple[str, ...]]:
+    """Title and notes of a rank table whose reference ranking is a surrogate's prediction: τ then measures
+    agreement with a learned predictor, which must not read as agreement with measured accuracy."""
+    title = (
+        f"Rank correlation: supernet score vs surrogate prediction ({DATASET_LABELS.get(eval_ds, eval_ds)} {split}; "
+        f"{judge.label}), search on {DATASET_LABELS.get(search, search)} ({space})"
+    )
+    name = f" ({judge.name})" if judge.name else ""
+    extra = (
+        f"Correlation with a surrogate: the reference ranking is the predicted accuracy of the judge{name}, "
+        f"{judge.label}, on a seeded sample of {space} cells; it is not correlation with measured accuracy.",
+    )
+    return title, notes + extra
 
 
 # --------------------------------------------------------------------------------------------------- ablation
@@ -365,20 +580,21 @@ def ablation_tables(rs: RunSet) -> list[Table]:
     cost = agg.search_cost(rs)
     rank = agg.rank_metrics(rs)
     ok = rs.ok_runs
-    unit = agg.cost_unit(ok["device_kind"])
     tables = []
     for (space, search, algorithm), part in ok.groupby(["space", "search_dataset", "algorithm"], sort=True):
+        unit = agg.space_cost_unit(rs, space)
         variants = sorted(part["variant"].unique())
         if len(variants) < 2:
             continue
         # the reference is the default configuration: "default" (plain runs) or ablate's "default (key=value)"
         ref = next((v for v in variants if v == "default" or v.startswith("default (")), variants[0])
         variants = [ref] + [v for v in variants if v != ref]
-        evals = [agg.PRIMARY_EVAL, *[e for e in agg.EVAL_COLUMNS if e != agg.PRIMARY_EVAL]]
+        judge = agg.group_judge(rs, space, search)
+        evals, primary_eval, acc_cols = _ablation_evals(judge)
         cols = [
             "Variant",
             "n",
-            *[f"{DATASET_LABELS.get(d, d)} {s}" for d, s in evals],
+            *acc_cols,
             "Kendall τ-b (all)",
             f"Search cost ({unit})",
         ]
@@ -388,8 +604,8 @@ def ablation_tables(rs: RunSet) -> list[Table]:
         def lookup(variant: str, d: str, s: str, group=group) -> tuple[float, float, int]:
             return _stat(acc, **group, variant=variant, eval_dataset=d, split=s)
 
-        def tau(variant: str, group=group) -> tuple[float, float, int]:
-            primary = {"eval_dataset": agg.PRIMARY_EVAL[0], "split": agg.PRIMARY_EVAL[1]}
+        def tau(variant: str, group=group, primary_eval=primary_eval) -> tuple[float, float, int]:
+            primary = {"eval_dataset": primary_eval[0], "split": primary_eval[1]}
             return _stat(rank, **group, variant=variant, owner="all", arch_set="all", metric="kendall_tau", **primary)
 
         def cost_of(variant: str, group=group) -> tuple[float, float, int]:
@@ -419,12 +635,36 @@ def ablation_tables(rs: RunSet) -> list[Table]:
                 groups=(tuple(rows),),
                 notes=(
                     f"Δ = variant mean minus the reference variant '{ref}' mean (same columns).",
-                    "Accuracy = final architecture's ground truth (%); τ from the rank-eval set "
-                    f"({DATASET_LABELS['cifar10']} test, owner 'all', arch set 'all'); cost in {unit}.",
+                    _ablation_accuracy_note(judge, unit),
                 ),
             )
         )
     return tables
+
+
+def _ablation_evals(
+    judge: agg.GroupJudge,
+) -> tuple[list[tuple[str, str]], tuple[str, str], list[str]]:
+    """(accuracy columns, the evaluation τ is read from, their headers) of an ablation table: the NB201 columns
+    with the primary one first, or the surrogate's single target with the judge's label in its header."""
+    if judge.is_surrogate:
+        return [agg.SURROGATE_EVAL], agg.SURROGATE_EVAL, [surrogate_columns(judge.label)[0]]
+    evals = [agg.PRIMARY_EVAL, *[e for e in agg.EVAL_COLUMNS if e != agg.PRIMARY_EVAL]]
+    return evals, agg.PRIMARY_EVAL, [f"{DATASET_LABELS.get(d, d)} {s}" for d, s in evals]
+
+
+def _ablation_accuracy_note(judge: agg.GroupJudge, unit: str) -> str:
+    if judge.is_surrogate:
+        d, s = agg.SURROGATE_EVAL
+        return (
+            f"Accuracy = final architecture's predicted accuracy (%), {judge.label}; τ = correlation of the supernet "
+            f"score with the surrogate's prediction on the rank-eval set ({DATASET_LABELS[d]} {s}, owner 'all', "
+            f"arch set 'all'); cost in {unit}."
+        )
+    return (
+        "Accuracy = final architecture's ground truth (%); τ from the rank-eval set "
+        f"({DATASET_LABELS['cifar10']} test, owner 'all', arch set 'all'); cost in {unit}."
+    )
 
 
 # ------------------------------------------------------------------------------------------------ renderers

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +29,78 @@ BASE_ACC = {"cifar10": 88.0, "cifar100": 65.0, "imagenet16-120": 38.0}
 ALGO_LEVEL = {"darts": -20.0, "spos": -4.0, "fewshot": -2.0, "hepnas": 0.0, "random_search": -1.0}
 SCORERS = ("spos", "fewshot", "hepnas")
 STAGED = {"hepnas": (2, 4, 8), "fewshot": (5,)}
+
+#: the seven DARTS ops a derived genotype can hold (`none` is never kept)
+DARTS_OPS = (
+    "max_pool_3x3",
+    "avg_pool_3x3",
+    "skip_connect",
+    "sep_conv_3x3",
+    "sep_conv_5x5",
+    "dil_conv_3x3",
+    "dil_conv_5x5",
+)
+SURROGATE_LABEL = "surrogate (NB301 protocol: 100 epochs, C=32, 8 cells), not a measured accuracy"
+JUDGES = {
+    "benchmark": {
+        "name": "nb201-table",
+        "kind": "benchmark",
+        "label": "NAS-Bench-201 ground truth (200 epochs, seed mean)",
+        "sha256": "f" * 64,
+    },
+    "surrogate": {"name": "nb301-surrogate-v2", "kind": "surrogate", "label": SURROGATE_LABEL, "sha256": "d" * 64},
+    "none": {"name": "none", "kind": "none", "label": "n/a (no judge for this space)", "sha256": "n/a"},
+}
+
+
+@dataclass(frozen=True)
+class FakeSpace:
+    """What the runner writes differently per space: judge targets, epochs, seeds, benchmark index, space size."""
+
+    evals: tuple[tuple[str, str], ...]  # targets of final / stage_pick rows
+    rank_evals: tuple[tuple[str, str], ...]  # targets of rank_eval rows and rank.csv
+    epochs: int
+    n_seeds: int
+    size: int
+    staged: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    rank_gt: tuple[float, float] = (10.0, 94.0)
+    indexed: bool = True  # archs have a benchmark index
+
+
+NB201 = FakeSpace(EVALS, (("cifar10", "test"), ("cifar10", "valid")), 200, 3, 15625, STAGED)
+#: DARTS space: one surrogate target (CIFAR-10 valid, 100 epochs, no seeds, no index); HEP-NAS 4 stages of 4, 8,
+#: 16, 32 children, few-shot one edge into 7; size = the number of genotypes (both DARTS spaces)
+DARTS = FakeSpace(
+    (("cifar10", "valid"),),
+    (("cifar10", "valid"),),
+    100,
+    0,
+    ((1 * 3 * 6 * 10) * 49**4) ** 2,
+    {"hepnas": (4, 8, 16, 32), "fewshot": (7,)},
+    (91.0, 95.0),
+    False,
+)
+
+
+def fake_space(space: str) -> FakeSpace:
+    return NB201 if space == "nb201" else DARTS
+
+
+def _genotype_str(rng: np.random.Generator) -> str:
+    """A random DARTS genotype in the canonical text form (two distinct inputs per node)."""
+    cells = []
+    for cell in ("normal", "reduce"):
+        nodes = []
+        for k in range(4):
+            inputs = rng.choice(k + 2, size=2, replace=False)
+            ops = rng.integers(len(DARTS_OPS), size=2)
+            nodes.append("|".join(f"{DARTS_OPS[int(o)]}~{int(i)}" for o, i in zip(ops, inputs, strict=True)))
+        cells.append(f"{cell}=" + "+".join(nodes))
+    return ";".join(cells)
+
+
+def _fake_arch(space: str, rng: np.random.Generator) -> str:
+    return _arch_str(rng.integers(0, 5, size=6)) if space == "nb201" else _genotype_str(rng)
 
 
 def _arch_str(codes: np.ndarray) -> str:
@@ -68,13 +141,24 @@ def make_run(
     cost_scale: float = 1.0,
     final_acc: dict[tuple[str, str], float | None] | None = None,
     total_cost_s: float | None = None,
+    space: str = "nb201",
+    judge_kind: str | None = None,
+    final_facts: dict[str, object] | None = None,
+    final_arch: str | None = None,
+    trained_test_acc_pct: float | None = None,
 ) -> Path:
     """Write one fake run directory and return it.
 
     `final_acc` fixes the final arch's ground truth per (dataset, split) (missing key / None = n/a, empty);
     `total_cost_s` fixes the search_total device seconds. Both make hand-checkable golden tables.
+    `space` "darts" / "darts-s5" writes a DARTS-space run: surrogate judge (`judge_kind` overrides the space's
+    judge: "benchmark", "surrogate", "none"), final row = (cifar10, valid, 100 epochs, 0 seeds, no index),
+    genotype texts, and `outcome.final_facts` (`final_facts`; None = random params_m / surrogate_percentile).
+    `final_arch` replaces the final arch text and `trained_test_acc_pct` goes to outcome.extras (a train run).
+    With the defaults an NB201 run is byte-identical to what this function wrote before these options.
     """
-    key = f"{algorithm}|{variant}|{search_dataset}|{seed}"
+    fake = fake_space(space)
+    key = f"{algorithm}|{variant}|{search_dataset}|{seed}" + ("" if space == "nb201" else f"|{space}")
     salt = sum(ord(c) * (i + 1) for i, c in enumerate(key))
     rng = np.random.default_rng(salt)
     run_id = run_id or f"{salt:012x}"[-12:]
@@ -86,9 +170,9 @@ def make_run(
         "spec": {
             "algorithm": algorithm,
             "config": {"epochs": 1},
-            "space": "nb201",
+            "space": space,
             "search_dataset": search_dataset,
-            "eval_datasets": ["cifar10", "cifar100", "imagenet16-120"],
+            "eval_datasets": ["cifar10", "cifar100", "imagenet16-120"] if space == "nb201" else ["cifar10"],
             "seed": seed,
             "preset": "smoke",
             "data": {"source": "synthetic"},
@@ -100,13 +184,8 @@ def make_run(
             "git_dirty": False,
             "versions": {"python": "3.11"},
             "device": device,
-            "oracle_sha256": "f" * 64,
-            "judge": {
-                "name": "nb201-table",
-                "kind": "benchmark",
-                "label": "NAS-Bench-201 ground truth (200 epochs, seed mean)",
-                "sha256": "f" * 64,
-            },
+            "oracle_sha256": JUDGES[judge_kind or ("benchmark" if space == "nb201" else "surrogate")]["sha256"],
+            "judge": JUDGES[judge_kind or ("benchmark" if space == "nb201" else "surrogate")],
             "data_identity": f"synthetic:{search_dataset}:seed={seed}",
             "rank_eval_sha256": "e" * 64,
         },
@@ -117,25 +196,24 @@ def make_run(
         if status == "ok"
         else {"type": "RuntimeError", "message": "fake failure", "traceback": ""},
     }
-    (run_dir / "spec.json").write_text(json.dumps(spec_doc, indent=2, sort_keys=True), encoding="utf-8")
 
     records: list[list[object]] = []
     for epoch in range(2):
         records.append(["supernet", None, None, epoch, epoch * 10, "train_loss", round(2.3 - 0.1 * epoch, 4)])
     # like harness.runner: stage rows (phase "stage"), children rows, then cost rows ending with search_total
-    remaining = 15625
+    remaining = fake.size
     archs: list[list[object]] = [["final", None, None, "", None, None, "", "", "", "", "", ""]]  # placeholder
     picks: list[int] = []
-    for stage, n_children in enumerate(STAGED.get(algorithm, ()), start=1):
+    for stage, n_children in enumerate(fake.staged.get(algorithm, ()), start=1):
         pick = int(rng.integers(n_children))
         picks.append(pick)
         child_size = remaining // n_children
         records.append(["stage", stage, None, None, None, "remaining_space", child_size])
         records.append(["stage", stage, None, None, None, "device_s", 1.0])  # per-stage cost summary
         # like the runner: a pick that carries an arch is repeated once per eval dataset x split
-        pick_arch = _arch_str(rng.integers(0, 5, size=6))
-        for d, s in EVALS:
-            archs.append(["stage_pick", stage, pick, pick_arch, None, None, "", d, s, 200, "", ""])
+        pick_arch = _fake_arch(space, rng)
+        for d, s in fake.evals:
+            archs.append(["stage_pick", stage, pick, pick_arch, None, None, "", d, s, fake.epochs, "", ""])
         for child in range(n_children):
             held_out = round(float(rng.uniform(20, 40)), 3)
             records.append(["stage", stage, child, None, None, "remaining_space", child_size])
@@ -153,35 +231,36 @@ def make_run(
     total = total if total_cost_s is None else total_cost_s
     records.append(["search_total", None, None, None, None, "device_s", round(total, 3)])
     records.append(["search_total", None, None, None, None, "wall_s", round(total, 3)])
-    final_codes = rng.integers(0, 5, size=6)
-    final_index = int(rng.integers(15625))
+    arch_text = _fake_arch(space, rng)
+    final_index = int(rng.integers(15625)) if fake.indexed else None
+    arch_text = arch_text if final_arch is None else final_arch
     archs.pop(0)
-    for d, s in EVALS:
+    for d, s in fake.evals:
         archs.insert(
             0,
             [
                 "final",
                 None,
                 None,
-                _arch_str(final_codes),
+                arch_text,
                 final_index,
                 None,
                 "",
                 d,
                 s,
-                200,
-                _gt(rng, algorithm, d, s) if final_acc is None else final_acc.get((d, s)),
-                3,
+                fake.epochs,
+                _final_value(space, rng, algorithm, d, s) if final_acc is None else final_acc.get((d, s)),
+                fake.n_seeds,
             ],
         )
     if algorithm in SCORERS:
         idx = rng.choice(15625, size=n_rank, replace=False)
-        gt = rng.uniform(10, 94, size=n_rank)
+        gt = rng.uniform(*fake.rank_gt, size=n_rank)
         score = gt * 0.3 + rng.normal(0, 8, size=n_rank)
         owners_of = []
         for _ in range(n_rank):  # owner = the sub-supernet whose region holds the arch (deeper = kept longer)
             owner = "one-shot"
-            for stage, n_children in enumerate(STAGED.get(algorithm, ()), start=1):
+            for stage, n_children in enumerate(fake.staged.get(algorithm, ()), start=1):
                 child = int(rng.integers(n_children))
                 owner = f"stage{stage}/child{child}"
                 if child != picks[stage - 1]:
@@ -191,28 +270,29 @@ def make_run(
             m = owners_of[i].split("/")
             stage = int(m[0][5:]) if len(m) == 2 else None
             child = int(m[1][5:]) if len(m) == 2 else None
-            for d, s in (("cifar10", "test"), ("cifar10", "valid")):
+            for d, s in fake.rank_evals:
                 archs.append(
                     [
                         "rank_eval",
                         stage,
                         child,
-                        _arch_str(rng.integers(0, 5, size=6)),
-                        int(idx[i]),
+                        _fake_arch(space, rng),
+                        int(idx[i]) if fake.indexed else None,
                         round(float(score[i]), 3),
                         "supernet_held_out_acc_pct",
                         d,
                         s,
-                        200,
-                        round(float(gt[i]) - (0.5 if s == "valid" else 0), 3),
-                        3,
+                        fake.epochs,
+                        round(float(gt[i]) - (0.5 if s == "valid" and space == "nb201" else 0), 3),
+                        fake.n_seeds,
                     ]
                 )
         rank: list[list[object]] = []
         owners = ["all", *sorted(set(owners_of) - {"one-shot"})[:3]]
         for owner in owners:
-            for d, s in (("cifar10", "test"), ("cifar10", "valid")):
-                for arch_set, n in (("all", n_rank), ("connected", n_rank - 20)):
+            for d, s in fake.rank_evals:
+                sets = (("all", n_rank), ("connected", n_rank - 20)) if space == "nb201" else (("all", n_rank),)
+                for arch_set, n in sets:
                     n_here = n if owner == "all" else n // 8
                     for metric in (
                         "kendall_tau",
@@ -227,7 +307,45 @@ def make_run(
         _write_csv(run_dir / "rank.csv", RANK_COLUMNS, rank)
     _write_csv(run_dir / "records.csv", RECORDS_COLUMNS, records)
     _write_csv(run_dir / "archs.csv", ARCHS_COLUMNS, archs)
+    outcome = _outcome(space, rng, arch_text, final_facts, final_arch, trained_test_acc_pct)
+    if outcome is not None:
+        spec_doc["outcome"] = outcome
+    (run_dir / "spec.json").write_text(json.dumps(spec_doc, indent=2, sort_keys=True), encoding="utf-8")
     return run_dir
+
+
+def _final_value(space: str, rng: np.random.Generator, algorithm: str, dataset: str, split: str) -> float:
+    """The judge's value of the final arch: NB201 ground truth, or a surrogate-like prediction (~94%)."""
+    if space == "nb201":
+        return _gt(rng, algorithm, dataset, split)
+    return round(94.0 + ALGO_LEVEL.get(algorithm, 0.0) / 10 + float(rng.normal(0, 0.3)), 4)
+
+
+def _outcome(
+    space: str,
+    rng: np.random.Generator,
+    arch_text: str,
+    final_facts: dict[str, object] | None,
+    final_arch: str | None,
+    trained_test_acc_pct: float | None,
+) -> dict[str, object] | None:
+    """spec.json `outcome` (None for a default NB201 run, whose spec.json never had one: keeps it byte-identical)."""
+    if space == "nb201" and final_facts is None and final_arch is None and trained_test_acc_pct is None:
+        return None
+    if final_facts is None and space != "nb201":
+        final_facts = {
+            "params_m": round(float(rng.uniform(2.5, 4.0)), 3),
+            "surrogate_percentile": round(float(rng.uniform(50, 100)), 2),
+        }
+    outcome: dict[str, object] = {
+        "final_arch": arch_text,
+        "final_index": None,
+        "selection_rule": "fake",
+        "extras": {} if trained_test_acc_pct is None else {"trained_test_acc_pct": trained_test_acc_pct},
+    }
+    if final_facts is not None:
+        outcome["final_facts"] = final_facts
+    return outcome
 
 
 def make_comparison(
@@ -236,9 +354,11 @@ def make_comparison(
     algorithms: tuple[str, ...] = ("darts", "spos", "fewshot", "hepnas"),
     seeds: tuple[int, ...] = (0, 1, 2, 3),
     n_rank: int = 1000,
+    space: str = "nb201",
+    device: str = "cpu",
 ) -> Path:
     """The shape `compare` produces: <root>/<algorithm>/<run_id>/ for every (algorithm, seed)."""
     for algorithm in algorithms:
         for seed in seeds:
-            make_run(root, algorithm, seed, n_rank=n_rank)
+            make_run(root, algorithm, seed, n_rank=n_rank, space=space, device=device)
     return Path(root)

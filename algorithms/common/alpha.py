@@ -13,7 +13,10 @@ Shapes are the space's `[E, O]` (`SearchSpace.one_shot`: NB201 [6, 5]); all acce
     derive(one_shot, alpha: Tensor[E, O], mask: Tensor[E, O] bool) -> arch
         the space's derivation rule applied to masked_softmax(alpha) (NB201: per-edge argmax, `none` allowed,
         ties to the lower op index).
-    full_mask(one_shot, device=None) -> Tensor[E, O] bool    every op active (the whole space)
+    full_mask(one_shot, device=None, exclude_ops=()) -> Tensor[E, O] bool
+        every op active (the whole space), except the named ops (e.g. ("none",): HEP-NAS's 7-op DARTS set)
+    sharpen_loss(probs: Tensor[E, O], cell_edges) -> Tensor
+        the HEP-NAS DARTS-space alpha-sharpening term (algorithms.md §2.5)
 """
 
 from __future__ import annotations
@@ -26,9 +29,19 @@ from torch import Tensor
 from harness.spaces.base import OneShotAdapter
 
 
-def full_mask(one_shot: OneShotAdapter, device: torch.device | str | None = None) -> Tensor:
-    """The whole space: every op of every edge active."""
-    return torch.as_tensor(one_shot.full_mask(), dtype=torch.bool, device=device)
+def full_mask(
+    one_shot: OneShotAdapter, device: torch.device | str | None = None, exclude_ops: tuple[str, ...] = ()
+) -> Tensor:
+    """The whole space: every op of every edge active, except the ops named in `exclude_ops`."""
+    unknown = sorted(set(exclude_ops) - set(one_shot.ops))
+    if unknown:
+        from harness.errors import InputError
+
+        raise InputError(f"exclude_ops {unknown} are not ops of this space; its ops: {', '.join(one_shot.ops)}")
+    mask = torch.as_tensor(one_shot.full_mask(), dtype=torch.bool, device=device)
+    for op in exclude_ops:
+        mask[:, one_shot.ops.index(op)] = False
+    return mask
 
 
 def init_alpha(
@@ -77,3 +90,19 @@ def derive(one_shot: OneShotAdapter, alpha: Tensor, mask: Tensor) -> Any:
         raise ValueError(f"derive expects alpha of shape {expected}, got {tuple(alpha.shape)}")
     probs = masked_softmax(alpha.detach().float(), mask)
     return one_shot.derive(probs.cpu().numpy(), mask.detach().cpu().numpy())
+
+
+SHARPEN_FLOOR = 1e-4
+
+
+def sharpen_loss(probs: Tensor, active: Tensor, cell_edges: tuple[tuple[int, ...], ...]) -> Tensor:
+    """HEP-NAS alpha-sharpening (algorithms.md §2.5, [code]): per cell type, KL(one-hot on the largest entry ||
+    the edge's masked-softmax weights sorted descending), averaged over the cell's E x O entries, i.e.
+    (1 / (E * O)) * sum_e -log p_max(e) with p floored at 1e-4; summed over cell types. O = the ops active in the
+    search (`active` columns with any True), so the 7-op set gives the public code's 1 / (14 * 7)."""
+    num_ops = int(active.any(dim=0).sum())
+    total = probs.new_zeros(())
+    for edges in cell_edges:
+        p_max = probs[list(edges)].max(dim=-1).values.clamp_min(SHARPEN_FLOOR)
+        total = total + (-torch.log(p_max)).sum() / (len(edges) * num_ops)
+    return total

@@ -124,9 +124,11 @@ def darts_alpha_step(
     train_batch: tuple[Tensor, Tensor] | None = None,
     weight_optimizer: torch.optim.Optimizer | None = None,
     autocast_device: torch.device | str | None = None,
+    regularizer: Callable[[Tensor], Tensor] | None = None,
 ) -> Tensor:
     """One alpha step (Adam) on the held-out batch; returns the detached held-out loss (first order: at w;
-    second order: at the virtual weights w')."""
+    second order: at the virtual weights w'). `regularizer(masked_softmax(alpha))` is added to the first-order
+    loss (HEP-NAS alpha-sharpening); the returned loss is the CE part."""
     xv, yv = val_batch
 
     def loss_on(x: Tensor, y: Tensor) -> Callable[[], Tensor]:
@@ -139,8 +141,11 @@ def darts_alpha_step(
 
     if order == 1:
         loss = loss_on(xv, yv)()
-        (g,) = torch.autograd.grad(loss, [alpha])
+        total = loss if regularizer is None else loss + regularizer(masked_softmax(alpha, mask))
+        (g,) = torch.autograd.grad(total, [alpha])
     elif order == 2:
+        if regularizer is not None:
+            raise ValueError("a regularizer is supported with the first-order alpha step only")
         if train_batch is None or weight_optimizer is None:
             raise ValueError("second-order alpha step needs train_batch and weight_optimizer")
         group = weight_optimizer.param_groups[0]

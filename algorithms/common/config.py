@@ -23,6 +23,9 @@ from dataclasses import dataclass
 
 from harness.errors import InputError
 
+GM_PROBES: tuple[str, ...] = ("one_hot", "alpha")
+"""GM probe of an op on the split edge: weight 1 (NB201 code `--hard 1`) or its current softmax weight (DARTS)."""
+
 
 @dataclass(frozen=True)
 class SupernetConfig:

@@ -23,6 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from algorithms.common.config import GM_PROBES
+
 COS_EPS = 1e-6
 GradVectorFn = Callable[[nn.Module, int], Tensor]
 """(supernet after backward, probed edge) -> flat gradient vector (the space's `one_shot.gm_vector`)."""
@@ -79,11 +81,14 @@ def cosine_distance_matrix(grads: Tensor) -> np.ndarray:
     return (1.0 - cos).cpu().numpy()
 
 
-def probe_weights(base: Tensor, edge: int, op: int) -> Tensor:
-    """Copy of `base` ([..., 6, 5]) with edge `edge` zeroed and op `op` on it set to 1 (one-hot probe)."""
+def probe_weights(base: Tensor, edge: int, op: int, probe: str = "one_hot") -> Tensor:
+    """Copy of `base` ([..., E, O]) with edge `edge` zeroed except op `op`, which gets weight 1 (`one_hot`: the
+    NB201 code's `--hard 1`) or keeps its current mixture weight (`alpha`: the DARTS-space code)."""
+    if probe not in GM_PROBES:
+        raise ValueError(f"probe must be one of {GM_PROBES}, got {probe!r}")
     w = base.detach().clone()
     w[..., edge, :] = 0.0
-    w[..., edge, op] = 1.0
+    w[..., edge, op] = 1.0 if probe == "one_hot" else base[..., edge, op].detach()
     return w
 
 
@@ -109,6 +114,7 @@ def gradient_distance(
     edge: int,
     batches: Iterable[tuple[Tensor, Tensor]],
     grad_vector: GradVectorFn,
+    probe: str = "one_hot",
 ) -> tuple[tuple[int, ...], np.ndarray, int]:
     """Average 1 - cos distance between the one-hot probes of every active op on `edge`.
 
@@ -130,7 +136,7 @@ def gradient_distance(
             vectors = []
             for o in ops:
                 supernet.zero_grad(set_to_none=True)
-                w = probe_weights(base_weights, edge, o)
+                w = probe_weights(base_weights, edge, o, probe)
                 logits = supernet(x, w, active_mask)
                 F.cross_entropy(logits, y).backward()
                 vectors.append(grad_vector(supernet, edge).detach().clone())
@@ -156,9 +162,12 @@ def gm_split_edge(
     batches: Iterable[tuple[Tensor, Tensor]],
     grad_vector: GradVectorFn,
     group0_sizes: Sequence[int] | None = None,
+    probe: str = "one_hot",
 ) -> tuple[EdgeSplit, int]:
     """Gradient-match edge `edge` and cut its active ops into 2 groups. Returns (split, forwards used)."""
-    ops, dist, forwards = gradient_distance(supernet, base_weights, active_mask, edge, batches, grad_vector)
+    ops, dist, forwards = gradient_distance(
+        supernet, base_weights, active_mask, edge, batches, grad_vector, probe
+    )
     g0, g1, cost = min_cut_two_groups(dist, group0_sizes)
     groups = (tuple(ops[i] for i in g0), tuple(ops[i] for i in g1))
     return EdgeSplit(edge=edge, ops=ops, groups=groups, distance=dist, cut_cost=cost), forwards

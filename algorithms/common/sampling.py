@@ -16,6 +16,11 @@ Public API (shapes are the space's [E, O]; connectivity is the space's `one_shot
         supernet.forward(x, w, w.bool()) so only the sampled op per edge is computed.
     one_hot_codes(codes: Tensor[..., E] int, num_ops: int, device=None) -> Tensor[..., E, O] float32
     arch_one_hot(one_shot, arch, device=None) -> Tensor[E, O] float32
+    sample_arch(one_shot, mask, generator, *, reject_disconnected=True) -> arch
+    sample_path_weights(one_shot, mask, generator, *, per="network", num_cells=1, reject_disconnected=True)
+        Any space: where one op per edge is an architecture (`single_path`, NB201) these are the functions
+        above; elsewhere (DARTS) the space draws an architecture inside the region (`one_shot.sample_arch`)
+        and its one-hot weights are the path (per="network" only: every cell of a type shares the draw).
 
 Randomness comes only from `generator` (drawn on its device, normally the context's CPU stream), so a seed
 fixes the sequence of paths independently of the training device.
@@ -28,7 +33,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from harness.spaces.base import OneShotAdapter
+from harness.errors import InputError
+from harness.spaces.base import OneShotAdapter, SinglePathAdapter
 
 SAMPLE_PER = ("network", "cell")
 
@@ -100,3 +106,32 @@ def sample_single_path(
         one_shot, mask, generator, per=per, num_cells=num_cells, reject_disconnected=reject_disconnected
     )
     return one_hot_codes(codes, one_shot.num_ops, mask.device)
+
+
+def sample_arch(
+    one_shot: OneShotAdapter, mask: Tensor, generator: torch.Generator, *, reject_disconnected: bool = True
+) -> Any:
+    """One architecture drawn uniformly (per decision) inside the region `mask`."""
+    if isinstance(one_shot, SinglePathAdapter):
+        codes = sample_codes(one_shot, mask, generator, reject_disconnected=reject_disconnected)
+        return one_shot.arch_from_op_indices(codes.tolist())
+    return one_shot.sample_arch(mask.detach().cpu().numpy(), generator)
+
+
+def sample_path_weights(
+    one_shot: OneShotAdapter,
+    mask: Tensor,
+    generator: torch.Generator,
+    *,
+    per: str = "network",
+    num_cells: int = 1,
+    reject_disconnected: bool = True,
+) -> Tensor:
+    """One-hot op weights of a uniformly drawn single path inside `mask` (see the module docstring)."""
+    if isinstance(one_shot, SinglePathAdapter):
+        return sample_single_path(
+            one_shot, mask, generator, per=per, num_cells=num_cells, reject_disconnected=reject_disconnected
+        )
+    if per != "network":
+        raise InputError(f"sample_per={per!r} needs a space whose single paths are architectures; use 'network'")
+    return arch_one_hot(one_shot, sample_arch(one_shot, mask, generator), mask.device)

@@ -40,6 +40,7 @@ class Config:
     sample_per: str = "cell"  # public code: an independent op per edge for every cell
     reject_disconnected: bool = False  # public code: no connectivity check
     split_edge: int = 0  # NB201 e0 (1<-0), one sub-supernet per op
+    exclude_ops: tuple[str, ...] = ()  # ops masked out from the start; DARTS space: ("none",), 7 sub-supernets
     inner_search: str = "random"
     candidates_per_child: int = (
         100  # distinct random archs scored inside each child; 0 = every arch of the region
@@ -61,8 +62,9 @@ class Config:
                 "batch_sampling": BATCH_SAMPLINGS,
             },
         )
-        if not 0 <= self.split_edge < 6:
-            raise InputError(f"fewshot.split_edge={self.split_edge}; allowed: 0..5")
+        object.__setattr__(self, "exclude_ops", tuple(self.exclude_ops))
+        if self.split_edge < 0:
+            raise InputError(f"fewshot.split_edge={self.split_edge}; allowed: an edge index >= 0 (NB201: 0..5)")
         check_at_least("fewshot", self, 0, ("oneshot_epochs", "child_epochs", "candidates_per_child"))
         check_at_least("fewshot", self, 1, ("batch_size",))
         check_eval_fields("fewshot", self.eval_batch_size, self.score_max_images, self.max_steps_per_epoch)

@@ -1,4 +1,4 @@
-"""Few-shot NAS (algorithms.md §4), on spaces whose regions can be enumerated (NB201): one-shot supernet -> split one
+"""Few-shot NAS (algorithms.md §4), on any space with a one-shot adapter (NB201; DARTS): one-shot supernet -> split one
 edge into one sub-supernet per op -> weight transfer -> train each sub-supernet -> score random candidates inside
 each -> best held-out proxy.
 
@@ -32,11 +32,12 @@ from torch import Tensor
 from algorithms.common.alpha import full_mask
 from algorithms.common.buffers import restored_buffers
 from algorithms.common.partition import SupernetState, edge_partitions, spawn_child
-from algorithms.common.sampling import sample_single_path
+from algorithms.common.sampling import sample_arch, sample_path_weights
 from algorithms.common.scoring import held_out_score_batches, score_single_path
 from algorithms.common.supernet_train import build_supernet
 from harness.api import Arch, RunContext, SearchOutcome, StageOutcome, SubSupernetOutcome
-from harness.spaces.base import SearchSpace
+from harness.errors import InputError
+from harness.spaces.base import SearchSpace, SinglePathAdapter
 
 from .config import Config
 
@@ -47,7 +48,7 @@ class FewShot:
     name: ClassVar[str] = "fewshot"
     Config: ClassVar[type] = Config
     uses_oracle: ClassVar[bool] = False
-    requires: ClassVar[tuple[str, ...]] = ("one_shot", "single_path", "enumeration")
+    requires: ClassVar[tuple[str, ...]] = ("one_shot",)
 
     def __init__(self, config: Config | None = None) -> None:
         self.config = config if config is not None else Config()
@@ -97,7 +98,7 @@ class FewShot:
             for b, (x, y) in enumerate(stream):
                 if cfg.max_steps_per_epoch and b >= cfg.max_steps_per_epoch:
                     break
-                w = sample_single_path(
+                w = sample_path_weights(
                     self.one_shot,
                     state.mask,
                     gen,
@@ -125,6 +126,31 @@ class FewShot:
                 lr=lr,
             )
         return step
+
+    def _candidates(self, ctx: RunContext, child: SupernetState, mask: Any, rng: Any, k: int) -> list[Arch]:
+        """Spaces that can list a region (NB201): every arch inside it, or `candidates_per_child` of them drawn
+        without replacement. Elsewhere (DARTS): `candidates_per_child` distinct archs drawn inside the region."""
+        cfg = self.config
+        one_shot = self.one_shot
+        if isinstance(one_shot, SinglePathAdapter):
+            region = one_shot.region_archs(mask)
+            if cfg.candidates_per_child and cfg.candidates_per_child < len(region):
+                pick = np.sort(rng.choice(len(region), size=cfg.candidates_per_child, replace=False))
+                region = [region[i] for i in pick]
+            return region
+        if not cfg.candidates_per_child:
+            raise InputError(
+                "fewshot.candidates_per_child=0 (every arch of a region) needs a space whose regions can be "
+                "listed; set a number of candidates"
+            )
+        gen = ctx.torch_generator(f"candidates/child{k}")
+        mask_t = child.mask
+        seen: dict[Arch, None] = {}
+        for _ in range(100 * cfg.candidates_per_child):
+            seen.setdefault(sample_arch(one_shot, mask_t, gen))
+            if len(seen) == cfg.candidates_per_child:
+                break
+        return list(seen)
 
     def _score_batches(self, ctx: RunContext) -> list[tuple[Tensor, Tensor]]:
         cfg = self.config
@@ -159,6 +185,10 @@ class FewShot:
 
         one_shot = self.one_shot = space.one_shot
         cfg = self.config
+        if cfg.split_edge >= one_shot.num_edges:
+            raise InputError(
+                f"fewshot.split_edge={cfg.split_edge}; space {space.name!r} has edges 0..{one_shot.num_edges - 1}"
+            )
         device = torch.device(ctx.device)
         amp_device = device if (cfg.amp and device.type == "cuda") else None
         sgd = cfg.weight_opt
@@ -173,7 +203,7 @@ class FewShot:
             track_running_stats=sn.track_running_stats,
         )
         oneshot = SupernetState(
-            supernet=net, mask=full_mask(one_shot, device), w_opt=make_sgd(net.parameters(), sgd)
+            supernet=net, mask=full_mask(one_shot, device, cfg.exclude_ops), w_opt=make_sgd(net.parameters(), sgd)
         )
         stream = self._stream(ctx)
         step = 0
@@ -221,10 +251,7 @@ class FewShot:
                         amp_device=amp_device,
                     )
                 with ctx.phase("search"):
-                    region = one_shot.region_archs(p.mask)
-                    if cfg.candidates_per_child and cfg.candidates_per_child < len(region):
-                        pick = np.sort(rng.choice(len(region), size=cfg.candidates_per_child, replace=False))
-                        region = [region[i] for i in pick]
+                    region = self._candidates(ctx, child, p.mask, rng, k)
                     scores = self._score(ctx, child, region, batches, amp_device)
                     best = int(np.argmax(scores))  # first maximum
                     subs_best.append((region[best], float(scores[best])))

@@ -9,7 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from algorithms.common.config import SupernetConfig, check_at_least, check_choices, check_eval_fields
+from algorithms.common.config import (
+    GM_PROBES,
+    SupernetConfig,
+    check_at_least,
+    check_choices,
+    check_eval_fields,
+)
 from harness.train import AdamConfig, SGDConfig
 
 PARTITIONS = ("gm", "exhaustive")
@@ -49,10 +55,13 @@ class Config:
     )
     alpha_init_scale: float = 1e-3
     alpha_warmup_epochs: int = 0
+    alpha_sharpen: bool = False  # DARTS space: the sharpening term on the alpha loss (supernet + final epochs)
+    exclude_ops: tuple[str, ...] = ()  # ops masked out from the start; DARTS space: ("none",) = the 7-op `s5`
     # splitting
     partition: str = "gm"  # "exhaustive" = the paper figure's per-op product (granularity ablation)
     stage_order: str = "node"
     gm_batches: int = 100
+    gm_probe: str = "one_hot"  # NB201 code `--hard 1`; DARTS-space code: "alpha" (the op keeps its softmax weight)
     max_sub_supernets: int = 128
     # SMD and selection
     smd: str = "both"
@@ -83,13 +92,16 @@ class Config:
                 "kd_bn_mode": KD_BN_MODES,
                 "batch_sampling": BATCH_SAMPLINGS,
                 "smd": SMD_MODES,
+                "gm_probe": GM_PROBES,
             },
         )
         splits = tuple(int(s) for s in self.split_epochs)
         object.__setattr__(self, "split_epochs", splits)  # TOML gives lists; keep the frozen config hashable
-        if not 1 <= len(splits) <= 3 or any(s < 0 for s in splits) or list(splits) != sorted(splits):
+        object.__setattr__(self, "exclude_ops", tuple(self.exclude_ops))
+        if not 1 <= len(splits) <= 4 or any(s < 0 for s in splits) or list(splits) != sorted(splits):
             raise InputError(
-                f"hepnas.split_epochs={splits!r}; need 1-3 non-decreasing epochs (NB201 has 3 hierarchies)"
+                f"hepnas.split_epochs={splits!r}; need 1-4 non-decreasing epochs (one per hierarchy: NB201 has 3, "
+                "the DARTS normal cell 4)"
             )
         check_at_least("hepnas", self, 0, ("smd_epochs", "final_epochs", "alpha_warmup_epochs", "public_t_max"))
         check_at_least("hepnas", self, 1, ("batch_size", "gm_batches", "max_sub_supernets"))

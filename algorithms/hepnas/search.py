@@ -34,7 +34,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from algorithms.common.alpha import derive, full_mask, init_alpha, masked_softmax
+from algorithms.common.alpha import derive, full_mask, init_alpha, masked_softmax, sharpen_loss
 from algorithms.common.gm_split import gm_split_edge
 from algorithms.common.partition import (
     Partition,
@@ -49,6 +49,7 @@ from algorithms.common.sampling import arch_one_hot
 from algorithms.common.scoring import held_out_score_batches
 from algorithms.common.supernet_train import build_supernet
 from harness.api import Arch, RunContext, SearchOutcome, StageOutcome, SubSupernetOutcome
+from harness.errors import InputError
 from harness.spaces.base import OneShotAdapter, SearchSpace
 
 from .config import Config
@@ -77,7 +78,7 @@ def planned_stage_children(
     one_shot: OneShotAdapter, cfg: Config, hierarchies: Sequence[tuple[int, ...]]
 ) -> list[int]:
     """Children per stage, known before training (each stage's edges are untouched by earlier stages)."""
-    mask = one_shot.full_mask()
+    mask = full_mask(one_shot, exclude_ops=cfg.exclude_ops).numpy()
     return [planned_children(mask, h, cfg.partition) for h in hierarchies]
 
 
@@ -154,9 +155,19 @@ class HepNas:
         epoch_index: int,
         kd: KD | None,
         amp_device: torch.device | None,
+        sharpen: bool = False,
     ) -> EpochStats:
+        """One epoch at scheduler position state.sched["step"]; `sharpen` adds the alpha-sharpening term to the
+        alpha loss when the config enables it (supernet and final epochs, never SMD: algorithms.md §2.5)."""
         cfg = self.config
         position = state.sched.get("step", 0)
+        regularizer = None
+        if sharpen and cfg.alpha_sharpen:
+            cell_edges, active = self.one_shot.cell_edges, state.mask
+
+            def regularizer(probs: torch.Tensor) -> torch.Tensor:
+                return sharpen_loss(probs, active, cell_edges)
+
         stats = train_epoch(
             state,
             iter(streams[0]),
@@ -164,6 +175,7 @@ class HepNas:
             lr=self._lr(position),
             grad_clip=cfg.weight_opt.grad_clip,
             update_alpha=epoch_index >= cfg.alpha_warmup_epochs,
+            alpha_regularizer=regularizer,
             kd=kd,
             max_steps=cfg.max_steps_per_epoch,
             amp_device=amp_device,
@@ -172,12 +184,31 @@ class HepNas:
         ctx.count(epochs=1, steps=stats.steps, images=stats.images, forwards=stats.forwards)
         return stats
 
+    @staticmethod
+    def check_spec(cfg: Config, space: SearchSpace) -> None:
+        """Refuse, before any run folder exists (harness.config calls this), what cannot run in `space`: more
+        stages than hierarchies, or a stage whose planned children exceed max_sub_supernets (with
+        stage_order="random" any hierarchy can come first, so every one is checked)."""
+        one_shot = space.one_shot
+        if len(cfg.split_epochs) > len(one_shot.hierarchies):
+            raise InputError(
+                f"hepnas.split_epochs={cfg.split_epochs!r} has {len(cfg.split_epochs)} stages; space {space.name!r} "
+                f"has {len(one_shot.hierarchies)} hierarchies"
+            )
+        if cfg.stage_order == "random":
+            candidates = list(one_shot.hierarchies)
+        else:
+            candidates = stage_hierarchies(one_shot, cfg.stage_order, len(cfg.split_epochs))
+        for t, n in enumerate(planned_stage_children(one_shot, cfg, candidates), start=1):
+            check_cap(n, cfg.max_sub_supernets, what=f"hepnas stage {t} (partition={cfg.partition})")
+
     # ------------------------------------------------------------------------------------------------- search
     def search(self, space: SearchSpace, ctx: RunContext) -> SearchOutcome:
         from harness.train import make_adam, make_sgd
 
         one_shot = self.one_shot = space.one_shot
         cfg = self.config
+        self.check_spec(cfg, space)
         device = torch.device(ctx.device)
         amp_device = device if (cfg.amp and device.type == "cuda") else None
         hierarchies = stage_hierarchies(
@@ -206,7 +237,7 @@ class HepNas:
         sgd, adam = cfg.weight_opt, cfg.alpha_opt
         S = SupernetState(
             supernet=net,
-            mask=full_mask(one_shot, device),
+            mask=full_mask(one_shot, device, cfg.exclude_ops),
             alpha=alpha,
             w_opt=make_sgd(net.parameters(), sgd),
             a_opt=make_adam([alpha], adam),
@@ -229,7 +260,9 @@ class HepNas:
                 # 1. supernet epochs
                 with ctx.phase("supernet"):
                     for epoch in range(start, split_epoch):
-                        st = self._epoch(ctx, S, streams, epoch_index=epoch, kd=None, amp_device=amp_device)
+                        st = self._epoch(
+                            ctx, S, streams, epoch_index=epoch, kd=None, amp_device=amp_device, sharpen=True
+                        )
                         step += st.steps
                         ctx.log(
                             step,
@@ -353,7 +386,9 @@ class HepNas:
         # final epochs on the winner, no KD
         with ctx.phase("final"):
             for k in range(cfg.final_epochs):
-                st = self._epoch(ctx, S, streams, epoch_index=start + k, kd=None, amp_device=amp_device)
+                st = self._epoch(
+                    ctx, S, streams, epoch_index=start + k, kd=None, amp_device=amp_device, sharpen=True
+                )
                 step += st.steps
                 ctx.log(step, "final", epoch=start + k, train_loss=st.loss)
         self._final = S
@@ -401,7 +436,7 @@ class HepNas:
             assert S.alpha is not None
             base = masked_softmax(S.alpha.detach(), S.mask)  # current mixture; the probe overwrites edge e
             split, forwards = gm_split_edge(
-                S.supernet, base, S.mask, e, self._gm_batches(ctx), self.one_shot.gm_vector
+                S.supernet, base, S.mask, e, self._gm_batches(ctx), self.one_shot.gm_vector, probe=cfg.gm_probe
             )
             ctx.count(forwards=forwards, steps=forwards)
             groups.append(split.groups)

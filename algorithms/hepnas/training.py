@@ -171,12 +171,14 @@ def train_epoch(
     lr: float,
     grad_clip: float,
     update_alpha: bool,
+    alpha_regularizer: Any = None,
     kd: KD | None = None,
     max_steps: int = 0,
     amp_device: torch.device | None = None,
 ) -> EpochStats:
-    """One epoch: per batch pair, a first-order alpha step on the held-out batch (CE only; skipped while
-    `update_alpha` is False), then an SGD weight step whose loss is CE or, with `kd`, the SMD loss (§2.3)."""
+    """One epoch: per batch pair, a first-order alpha step on the held-out batch (CE, plus
+    `alpha_regularizer(masked softmax)` when given: the sharpening term; skipped while `update_alpha` is False),
+    then an SGD weight step whose loss is CE or, with `kd`, the SMD loss (§2.3). KD never touches alpha."""
     assert state.w_opt is not None and state.alpha is not None
     # A fully determined region (one active op per edge) has a constant mixture (softmax over one op = 1):
     # alpha gets no gradient, so the alpha step is skipped (the exhaustive partition's last stage).
@@ -194,7 +196,14 @@ def train_epoch(
         if update_alpha:
             assert state.a_opt is not None
             darts_alpha_step(
-                net, state.alpha, state.mask, state.a_opt, (xv, yv), order=1, autocast_device=amp_device
+                net,
+                state.alpha,
+                state.mask,
+                state.a_opt,
+                (xv, yv),
+                order=1,
+                autocast_device=amp_device,
+                regularizer=alpha_regularizer,
             )
             stats.forwards += 1
         teacher_logits = None

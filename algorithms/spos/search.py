@@ -1,6 +1,6 @@
-"""SPOS / RSPS (algorithms.md §6), on spaces whose single paths are architectures (NB201): uniform single-path supernet
-training, then a search over the trained supernet by held-out single-path top-1 (BN eval): `random` (N distinct
-archs, keep the best) or `evolution`.
+"""SPOS / RSPS (algorithms.md §6), on any space with a one-shot adapter (NB201; DARTS: a path is a sampled genotype):
+uniform single-path supernet training, then a search over the trained supernet by held-out single-path top-1 (BN
+eval): `random` (N distinct archs, keep the best) or `evolution`.
 
 Records: per epoch `train_loss`, `train_acc_pct`, `lr` (phase "supernet"); per candidate batch
 `best_score_pct` (phase "select"). All scored candidates go to SearchOutcome.candidates (arch, score).
@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from algorithms.common.alpha import full_mask
-from algorithms.common.sampling import sample_codes, sample_single_path
+from algorithms.common.sampling import sample_arch, sample_path_weights
 from algorithms.common.scoring import score_with_context
 from algorithms.common.supernet_train import (
     build_supernet,
@@ -32,7 +32,7 @@ from algorithms.spos.config import Config
 from harness.api import Arch, RunContext, SearchOutcome
 from harness.data import BatchStream
 from harness.errors import InputError
-from harness.spaces.base import SearchSpace
+from harness.spaces.base import SearchSpace, SinglePathAdapter
 from harness.train import make_sgd, path_cosine_lr, set_lr
 
 CKPT = "spos"
@@ -44,12 +44,13 @@ class Spos:
     name: ClassVar[str] = "spos"
     Config: ClassVar[type] = Config
     uses_oracle: ClassVar[bool] = False
-    requires: ClassVar[tuple[str, ...]] = ("one_shot", "single_path")
+    requires: ClassVar[tuple[str, ...]] = ("one_shot",)
 
     def __init__(self, config: Config | None = None) -> None:
         self.config = config if config is not None else Config()
         self.supernet: torch.nn.Module | None = None
         self.one_shot = None
+        self.values = None
 
     # -------------------------------------------------------------------------------- search
     def search(self, space: SearchSpace, ctx: RunContext) -> SearchOutcome:
@@ -58,7 +59,7 @@ class Spos:
             cfg.check_evolution()
         data = ctx.data
         check_split(data, cfg.search_split, self.name)
-        self.one_shot = space.one_shot
+        self.one_shot, self.values = space.one_shot, space.values
         self.supernet = self._train_supernet(ctx)
         with ctx.phase("select"):
             if cfg.search == "random":
@@ -113,7 +114,7 @@ class Spos:
         device = ctx.device
 
         def op_weights() -> tuple[torch.Tensor, torch.Tensor]:
-            w = sample_single_path(
+            w = sample_path_weights(
                 one_shot,
                 mask,
                 paths,
@@ -186,8 +187,7 @@ class Spos:
                 raise InputError(
                     f"spos: could not draw {n} distinct architectures; lower num_candidates/population"
                 )
-            codes = sample_codes(one_shot, mask, gen, reject_disconnected=self.config.reject_disconnected)
-            arch = one_shot.arch_from_op_indices(codes.tolist())
+            arch = sample_arch(one_shot, mask, gen, reject_disconnected=self.config.reject_disconnected)
             if arch not in seen:
                 seen.add(arch)
                 out.append(arch)
@@ -200,14 +200,22 @@ class Spos:
         return list(zip(archs, scores.tolist(), strict=True))
 
     def _mutate(self, parent: Arch, rng: np.random.Generator) -> Arch:
+        """Single-path spaces: each edge's op redrawn with probability mutation_prob (SPOS); elsewhere the
+        space's one-decision mutation."""
         p = self.config.mutation_prob
         assert p is not None
         one_shot = self.one_shot
+        if not isinstance(one_shot, SinglePathAdapter):
+            return self.values.mutate(parent, rng)
         codes = list(one_shot.op_indices(parent))
         for e in range(one_shot.num_edges):
             if rng.random() < p:
                 codes[e] = int(rng.integers(one_shot.num_ops))
         return one_shot.arch_from_op_indices(codes)
+
+    def _connected(self, arch: Arch) -> bool:
+        one_shot = self.one_shot
+        return not isinstance(one_shot, SinglePathAdapter) or one_shot.path_connected(one_shot.op_indices(arch))
 
     def _evolution(self, ctx: RunContext) -> list[tuple[Arch, float]]:
         cfg = self.config
@@ -227,8 +235,7 @@ class Spos:
                 if tries > _MAX_TRIES_PER_ARCH * cfg.population:
                     break  # the neighbourhood is exhausted: score what was found
                 child = self._mutate(parents[int(rng.integers(len(parents)))], rng)
-                connected = self.one_shot.path_connected(self.one_shot.op_indices(child))
-                if child in seen or (cfg.reject_disconnected and not connected):
+                if child in seen or (cfg.reject_disconnected and not self._connected(child)):
                     continue
                 seen.add(child)
                 children.append(child)

@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         preset=args.preset,
         config={"arch": arch.to_str()},
-        data={"split": "train_test"},
+        data={"split": "train_test", "image_size": None},  # native size: evaluation networks assume it
         set_overrides=sets,
         device=args.device,
         data_root=str(args.data_root) if args.data_root else None,

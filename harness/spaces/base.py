@@ -79,6 +79,7 @@ class OneShotAdapter(Protocol):
 
     ops: tuple[str, ...]
     edge_names: tuple[str, ...]
+    cell_edges: tuple[tuple[int, ...], ...]  # the edges of each cell type (NB201: one cell type)
     hierarchies: tuple[tuple[int, ...], ...]
     selection_rule: str
 
@@ -100,6 +101,10 @@ class OneShotAdapter(Protocol):
 
     def arch_weights(self, arch: Any) -> np.ndarray:
         """float32 one-hot op weights of `arch` (rows of edges the arch does not use are all zero)."""
+        ...
+
+    def sample_arch(self, mask: np.ndarray, generator: Any) -> Any:
+        """An architecture inside the region `mask`, drawn with the torch generator (uniform per decision)."""
         ...
 
     def build_supernet(self, *, num_classes: int, C: int, N: int, affine: bool, track_running_stats: bool) -> Any:
@@ -225,6 +230,8 @@ class SearchSpace:
     judge: Judge
     one_shot: OneShotAdapter | None = None
     enumeration: Enumeration | None = None
+    facts: Any = None  # arch -> {name: number} recorded for final architectures (e.g. params_m), or None
+    preset_section: str = ""  # the `[spaces.<key>]` preset sections it reads ("" = its name)
     inspector: Any = None  # a NetworkInspector (a module of the space: DATASETS, inspect, render)
     querier: Any = None  # the space's `query` command module (run(args) -> exit code)
     trainer: Trainer | None = None
@@ -253,6 +260,10 @@ class SearchSpace:
             )
         attribute = {"single_path": "one_shot", "trainable": "trainer"}.get(capability, capability)
         return getattr(self, attribute)
+
+    @property
+    def preset_key(self) -> str:
+        return self.preset_section or self.name
 
     def check_dataset(self, dataset: str, what: str = "dataset") -> str:
         if dataset not in self.datasets:

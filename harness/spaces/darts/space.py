@@ -22,6 +22,7 @@ from harness.spaces.darts import query as darts_query
 from harness.spaces.darts.genotype import (
     CELL_TYPES,
     HIERARCHIES,
+    NODE_EDGE_START,
     NUM_CELL_EDGES,
     OP_SETS,
     DartsGenotype,
@@ -86,6 +87,9 @@ class DartsOneShot:
         self.op_set = op_set
         self.ops: tuple[str, ...] = OP_SETS[op_set]
         self.edge_names = tuple(f"{cell}.e{e}" for cell in CELL_TYPES for e in range(NUM_CELL_EDGES))
+        self.cell_edges = tuple(
+            tuple(range(c * NUM_CELL_EDGES, (c + 1) * NUM_CELL_EDGES)) for c in range(len(CELL_TYPES))
+        )
 
     @property
     def num_edges(self) -> int:
@@ -113,6 +117,28 @@ class DartsOneShot:
             for e, op in genotype_edge_ops(arch, cell).items():
                 out[c * NUM_CELL_EDGES + e, self.ops.index(op)] = 1.0
         return out
+
+    def sample_arch(self, mask: np.ndarray, generator: Any) -> DartsGenotype:
+        """A genotype inside the region: per cell and node, two distinct incoming edges drawn uniformly among
+        those with an active non-`none` op, then one such op per chosen edge uniformly (uniform per decision,
+        the DARTS-space single path). Draws come from the torch `generator`."""
+        import torch
+
+        m = np.asarray(mask, dtype=bool) & np.array([op != "none" for op in self.ops])
+        cells: list[list[tuple[str, int]]] = []
+        for c in range(len(CELL_TYPES)):
+            pairs: list[tuple[str, int]] = []
+            for k, edges in enumerate(HIERARCHIES):
+                usable = [e for e in edges if m[c * NUM_CELL_EDGES + e].any()]
+                if len(usable) < 2:
+                    raise ValueError(f"node {k} of the {CELL_TYPES[c]} cell has fewer than 2 usable edges")
+                order = torch.randperm(len(usable), generator=generator, device=generator.device)[:2].tolist()
+                for e in sorted(usable[i] for i in order):
+                    ops = np.flatnonzero(m[c * NUM_CELL_EDGES + e])
+                    pick = int(torch.randint(len(ops), (1,), generator=generator, device=generator.device))
+                    pairs.append((self.ops[int(ops[pick])], e - NODE_EDGE_START[k]))
+            cells.append(pairs)
+        return DartsGenotype(normal=tuple(cells[0]), reduce=tuple(cells[1]))
 
     def build_supernet(self, *, num_classes: int, C: int, N: int, affine: bool, track_running_stats: bool) -> Any:
         from harness.spaces.darts.supernet import DartsSupernet
@@ -153,9 +179,24 @@ class DartsTrainer:
         network.drop_path_prob = probability
 
 
+def final_facts(genotype: DartsGenotype) -> dict[str, float]:
+    """What reports show beside a DARTS-space search result: the CIFAR-10 evaluation network's parameters (M,
+    auxiliary head excluded, as published) and the surrogate's percentile among 10,000 random cells."""
+    from harness.spaces.darts.cost import count_params
+
+    judge = SurrogateJudge()
+    predicted = judge.predict([genotype])
+    return {
+        "params_m": float(count_params(genotype, "cifar10")),
+        "surrogate_percentile": float(judge.percentile(predicted)[0]),
+    }
+
+
 def _space(name: str, op_set: str, description: str) -> SearchSpace:
     return SearchSpace(
         name=name,
+        preset_section="darts",
+        facts=final_facts,
         description=description,
         datasets=DATASETS,
         values=DartsValues(op_set),

@@ -158,6 +158,11 @@ class DartsSupernet(nn.Module):
         self.classifier = nn.Linear(c_prev, num_classes)
 
     @property
+    def num_cells(self) -> int:
+        """Searched cells (every layer is a cell; samplers drawing per cell need the count)."""
+        return self.layers
+
+    @property
     def num_ops(self) -> int:
         return len(self.ops)
 

@@ -69,6 +69,7 @@ class NB201OneShot:
 
     ops = OPS
     edge_names = tuple(f"e{e}" for e in range(NUM_EDGES))
+    cell_edges = (tuple(range(NUM_EDGES)),)
     hierarchies = HIERARCHIES
     selection_rule = "per-edge argmax of masked softmax(alpha), none allowed"
 
@@ -104,6 +105,13 @@ class NB201OneShot:
         out = np.zeros((NUM_EDGES, NUM_OPS), dtype=np.float32)
         out[np.arange(NUM_EDGES), list(arch.codes)] = 1.0
         return out
+
+    def sample_arch(self, mask: np.ndarray, generator: Any) -> NB201Arch:
+        """One uniform op per edge among the region's active ops (no connectivity check)."""
+        import torch
+
+        probs = torch.as_tensor(np.asarray(mask, dtype=bool), dtype=torch.float32, device=generator.device)
+        return self.arch_from_op_indices(torch.multinomial(probs, 1, generator=generator).squeeze(1).tolist())
 
     def arch_from_op_indices(self, codes: Sequence[int]) -> NB201Arch:
         """The architecture with op `codes[e]` on edge e (a single path of the supernet)."""
