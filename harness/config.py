@@ -547,7 +547,7 @@ def build_run_spec(
 
 # ------------------------------------------------------------------------------------------- experiments
 EXPERIMENT_KEYS = ("name", "space", "search_dataset", "eval_datasets", "seeds", "preset", "rank_eval", "data")
-RUN_KEYS = ("algorithm", "config", "grid", "seeds", "variant")
+RUN_KEYS = ("algorithm", "config", "grid", "seeds", "variant", "finals_from")
 
 
 def load_experiment(
@@ -556,13 +556,33 @@ def load_experiment(
     set_overrides: Mapping[str, str] = (),
     device: str | None = None,
     data_root: str | None = None,
+    out_dir: Path | None = None,
 ) -> ExperimentSpec:
     """Read an experiment TOML and expand it (runs x grid points x seeds) into RunSpecs, in file order."""
     path = Path(path)
     doc = _read_toml(path)
     return experiment_from_dict(
-        doc, source=str(path), set_overrides=set_overrides, device=device, data_root=data_root
+        doc, source=str(path), set_overrides=set_overrides, device=device, data_root=data_root, out_dir=out_dir
     )
+
+
+def searched_finals(root: Path, space: str) -> list[str]:
+    """The distinct final architectures (text form, sorted) of the completed search runs below `root` in
+    `space` (training-from-scratch runs excluded): what `finals_from` trains."""
+    from harness import records
+
+    if not Path(root).is_dir():
+        raise InputError(f"finals_from: {root} is not a directory")
+    finals = set()
+    for run_dir in records.find_run_dirs(Path(root)):
+        doc = records.read_spec(run_dir)
+        spec = doc.get("spec") or {}
+        if doc.get("status") != "ok" or spec.get("algorithm") in registry.JOBS or spec.get("space") != space:
+            continue
+        arch = (doc.get("outcome") or {}).get("final_arch")
+        if arch:
+            finals.add(str(arch))
+    return sorted(finals)
 
 
 def experiment_from_dict(
@@ -572,7 +592,11 @@ def experiment_from_dict(
     set_overrides: Mapping[str, str] = (),
     device: str | None = None,
     data_root: str | None = None,
+    out_dir: Path | None = None,
 ) -> ExperimentSpec:
+    """Expand an experiment document. A `[[runs]]` entry of the `train` job may say `finals_from = "out"` (the
+    command's --out folder) or a folder path (relative to the experiment file): it then trains, per seed, every
+    distinct final architecture of the completed search runs of the experiment's space found there."""
     _check_keys(doc, ("experiment", "runs", "data", "rank_eval"), source)
     exp = doc.get("experiment")
     if not isinstance(exp, Mapping):
@@ -592,26 +616,40 @@ def experiment_from_dict(
         grid = run.get("grid", {})
         if not isinstance(grid, Mapping):
             raise InputError(f"{source} runs[{i}]: grid must be a table of lists")
+        space = exp.get("space", registry.DEFAULT_SPACE)
+        data = {**doc.get("data", {}), **exp.get("data", {})}
+        if "finals_from" in run:
+            if run["algorithm"] not in registry.JOBS or "arch" in run.get("config", {}) or "arch" in grid:
+                raise InputError(f"{source} runs[{i}]: finals_from needs algorithm = \"train\" and no arch of its own")
+            where = str(run["finals_from"])
+            if where == "out" and out_dir is None:
+                raise InputError(f"{source} runs[{i}]: finals_from = \"out\" needs the command's --out folder")
+            folder = out_dir if where == "out" else (Path(source).parent / where)
+            archs = searched_finals(Path(folder), space)
+            if not archs:
+                raise InputError(f"{source} runs[{i}]: no completed {space} search runs below {folder}")
+            grid = {**grid, "arch": archs}
+            data = {"split": "train_test", "image_size": None, **data}
         keys = sorted(_flatten(grid))
         values = [_as_list(_flatten(grid)[k], f"{source} runs[{i}] grid.{k}") for k in keys]
         for point in itertools.product(*values) if keys else [()]:
             cfg = {**_flatten(run.get("config", {})), **dict(zip(keys, point, strict=False))}
             variant = run.get("variant", "")
-            if keys:
+            if keys and "finals_from" not in run:
                 label = ",".join(f"{k}={_label(v)}" for k, v in zip(keys, point, strict=False))
                 variant = f"{variant}[{label}]" if variant else label
             for seed in run.get("seeds", seeds):
                 out.append(
                     build_run_spec(
                         algorithm=run["algorithm"],
-                        space=exp.get("space", registry.DEFAULT_SPACE),
+                        space=space,
                         search_dataset=exp.get("search_dataset", "cifar10"),
                         eval_datasets=tuple(exp.get("eval_datasets", DATASETS)),
                         seed=seed,
                         preset=exp.get("preset", "smoke"),
                         config=cfg,
                         set_overrides=set_overrides,
-                        data={**doc.get("data", {}), **exp.get("data", {})},
+                        data=data,
                         rank_eval={**doc.get("rank_eval", {}), **exp.get("rank_eval", {})},
                         variant=str(variant),
                         device=device,

@@ -145,3 +145,31 @@ def test_sigkilled_train_resumes_to_identical_records(tmp_path):
     assert doc["outcome"]["extras"]["resumed_from_epoch"] >= 1
     assert _deterministic(victim) == _deterministic(tmp_path / "ref")
     assert (victim / records.ARCHS_FILE).read_bytes() == (tmp_path / "ref" / records.ARCHS_FILE).read_bytes()
+
+
+def test_train_finals_experiment_expands_to_one_train_run_per_final(tmp_path, capsys):
+    """`finals_from = "out"` trains every distinct final architecture of the completed searches in --out."""
+    from harness.config import load_experiment
+
+    out = tmp_path / "cmp"
+    for seed in (0, 1):
+        spec = build_run_spec(algorithm="random_search", space="nb201", search_dataset="cifar10", seed=seed,
+                              preset="smoke")
+        from harness.runner import execute, run_dir_for
+
+        assert execute(spec, run_dir_for(spec, out), show_progress=False).status == "ok"
+    finals = {records.read_spec(d)["outcome"]["final_arch"] for d in records.find_run_dirs(out)}
+    exp = tmp_path / "tf.toml"
+    exp.write_text('[experiment]\nspace = "nb201"\npreset = "smoke"\nseeds = [0]\n'
+                   '[[runs]]\nalgorithm = "train"\nfinals_from = "out"\n')
+    specs = load_experiment(exp, out_dir=out).runs
+    assert sorted(s.config.arch for s in specs) == sorted(finals)
+    assert all(s.algorithm == "train" and s.data.split == "train_test" for s in specs)
+    exp.write_text(
+        '[experiment]\nspace = "darts"\npreset = "smoke"\n[[runs]]\nalgorithm = "train"\nfinals_from = "out"\n'
+    )
+    assert main(["run", str(exp), "--out", str(out), "--dry-run"]) == 2
+    assert "no completed darts search runs" in capsys.readouterr().err
+    exp.write_text('[experiment]\n[[runs]]\nalgorithm = "darts"\nfinals_from = "out"\n')
+    assert main(["run", str(exp), "--out", str(out), "--dry-run"]) == 2
+    assert "finals_from needs algorithm" in capsys.readouterr().err

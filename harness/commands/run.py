@@ -39,6 +39,7 @@ def run(args: argparse.Namespace) -> int:
         set_overrides=parse_set_args(args.sets),
         device=args.device,
         data_root=str(args.data_root) if args.data_root else None,
+        out_dir=args.out,
     )
     if args.dry_run:
         for spec in exp.runs:

@@ -106,10 +106,6 @@ def test_two_of_seven_child_vs_full_darts_supernet(benchmark):
     assert ratio < 0.6, f"2-of-7 child costs {ratio:.2f} of the full supernet (medians {med})"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known (README, Known limits): one batch-64 step peaks at ~9.8 GB, every op keeps its own activations",
-)
 @pytest.mark.parametrize("space", ["darts-s5", "darts"])
 def test_darts_supernet_step_peak_rss_under_6gb(benchmark, space):
     load_before = _loadavg()
