@@ -270,11 +270,25 @@ def test_run_command_expands_experiment_and_skips_completed(tmp_path, capsys):
     assert main(["run", str(exp), "--out", str(tmp_path / "out")]) == 2
 
 
-def test_packaged_experiment_files_parse():
+def test_packaged_experiment_files_parse(tmp_path):
+    """Every packaged experiment expands; train-finals.toml against a folder holding one completed DARTS search."""
     from harness.config import PRESETS_DIR, load_experiment, preset_names
 
+    out = tmp_path / "cmp" / "darts" / "abc"
+    out.mkdir(parents=True)
+    (out / records.SPEC_FILE).write_text(
+        json.dumps(
+            {
+                "schema_version": records.SCHEMA_VERSION,
+                "run_id": "abc",
+                "status": "ok",
+                "spec": {"algorithm": "darts", "space": "darts"},
+                "outcome": {"final_arch": "DARTS_V2"},
+            }
+        )
+    )
     for path in sorted(PRESETS_DIR.glob("*.toml")):
         if path.stem in preset_names():
             continue
-        exp = load_experiment(path)
+        exp = load_experiment(path, out_dir=tmp_path / "cmp", data_root="/nonexistent")
         assert exp.runs
