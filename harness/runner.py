@@ -142,6 +142,14 @@ def execute(spec: RunSpec, out_dir: Path, *, show_progress: bool | None = None) 
     """Run `spec` into `out_dir` (the run directory itself). See the module docstring."""
     run_dir = Path(out_dir)
     run_id = spec.run_id
+    if run_dir.exists() and not run_dir.is_dir():
+        raise InputError(f"{run_dir} is a file; --out must name a folder for the run")
+    foreign = run_dir.is_dir() and any(p.name != records.LOCK_FILE for p in run_dir.iterdir())
+    if foreign and not (run_dir / records.SPEC_FILE).exists():
+        raise InputError(
+            f"{run_dir} holds files that are not a nas-harness run (no {records.SPEC_FILE}); "
+            "choose a new or empty folder"
+        )
     run_dir.mkdir(parents=True, exist_ok=True)
     previous = _previous_spec(run_dir, run_id)
     if previous is not None and previous.get("status") == "ok":

@@ -7,8 +7,8 @@ timestamps), so the same runs give byte-identical Markdown."""
 
 from __future__ import annotations
 
+import json
 import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -98,6 +98,76 @@ def _data_files(rs: RunSet, data_dir: Path) -> list[Path]:
     return paths
 
 
+#: written last into every report folder: the files this report wrote (paths relative to the folder). Its
+#: presence marks a folder nas-harness owns; only the files it lists are ever replaced or removed.
+MANIFEST_FILE = ".nas-harness-report.json"
+
+
+class ReportFolderError(ValueError):
+    """The output folder cannot take a report without touching files nas-harness did not write."""
+
+
+def _claim_folder(out_dir: Path) -> list[Path]:
+    """Check `out_dir` before any write and return the files an earlier report wrote there (to replace).
+
+    A missing or empty folder is taken; a folder holding a manifest is ours (only its listed files are ours);
+    anything else is refused, so a user's files are never deleted or overwritten."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ReportFolderError(f"{out_dir} is a file, not a folder; choose a folder for the report")
+    if not out_dir.exists() or not any(out_dir.iterdir()):
+        return []
+    manifest = out_dir / MANIFEST_FILE
+    legacy = _legacy_report_files(out_dir)
+    if not manifest.is_file() and legacy is not None:
+        return legacy
+    if not manifest.is_file():
+        raise ReportFolderError(
+            f"{out_dir} is not empty and was not written by nas-harness report (no {MANIFEST_FILE}); "
+            "choose a new or empty folder"
+        )
+    try:
+        listed = json.loads(manifest.read_text(encoding="utf-8"))["files"]
+    except (OSError, ValueError, KeyError, TypeError):
+        raise ReportFolderError(f"{manifest} is unreadable; remove the report folder or choose another") from None
+    root = out_dir.resolve()
+    owned = []
+    for rel in listed:
+        path = (out_dir / str(rel)).resolve()
+        if root in path.parents:  # never follow a manifest entry out of the folder
+            owned.append(path)
+    return owned
+
+
+_LEGACY_SUFFIXES = {".md", ".tex", ".csv", ".png", ".svg"}
+
+
+def _legacy_report_files(out_dir: Path) -> list[Path] | None:
+    """The files of a report folder written before manifests existed (index.md titled "# nas-harness report"
+    and only tables/, figures/, data/ of report file types), or None when the folder is anything else."""
+    index = out_dir / "index.md"
+    title = index.read_text(encoding="utf-8", errors="replace")[:40] if index.is_file() else ""
+    if not title.startswith("# nas-harness report"):
+        return None
+    files = [index]
+    for entry in out_dir.iterdir():
+        if entry == index:
+            continue
+        if not entry.is_dir() or entry.name not in ("tables", "figures", "data"):
+            return None
+        for path in entry.rglob("*"):
+            if path.is_dir() or path.suffix not in _LEGACY_SUFFIXES:
+                return None
+            files.append(path)
+    return files
+
+
+def _atomic_manifest(out_dir: Path, files: list[Path]) -> None:
+    rel = sorted(str(p.resolve().relative_to(out_dir.resolve())) for p in files)
+    tmp = out_dir / (MANIFEST_FILE + ".tmp")
+    tmp.write_text(json.dumps({"written_by": "nas-harness report", "files": rel}, indent=1), encoding="utf-8")
+    os.replace(tmp, out_dir / MANIFEST_FILE)
+
+
 def write_report(
     root: Path,
     out_dir: Path,
@@ -107,8 +177,9 @@ def write_report(
     """Load the runs under `root` and write the report into `out_dir` (entry: index.md)."""
     rs = load(root)
     out_dir = Path(out_dir)
-    for sub in ("tables", "figures", "data"):
-        shutil.rmtree(out_dir / sub, ignore_errors=True)
+    previous = _claim_folder(out_dir)  # refuses a folder with files it did not write, before any write
+    for path in previous:
+        path.unlink(missing_ok=True)
     (out_dir / "tables").mkdir(parents=True, exist_ok=True)
     t1 = tab.table1(rs, references)
     rank = tab.rank_tables(rs)
@@ -194,6 +265,7 @@ def write_report(
     index = out_dir / "index.md"
     index.write_text("\n".join(lines), encoding="utf-8")
     fig_paths = tuple(out_dir / "figures" / f for fig in figures for f in fig.files)
+    _atomic_manifest(out_dir, [index, *table_paths, *data_paths, *fig_paths])
     return ReportResult(
         out_dir=out_dir,
         index=index,

@@ -7,6 +7,13 @@ from pathlib import Path
 from typing import Any
 
 
+def out_folder(text: str) -> Path:
+    """argparse type of --out / -o folders: a non-empty path (an empty one would mean the current folder)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("must name a folder (an empty value would write into the current one)")
+    return Path(text)
+
+
 def add_run_options(p: argparse.ArgumentParser, *, set_help: str) -> None:
     """`--set KEY=VALUE` (repeatable, typed), `--device` and `--data-root`."""
     p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE", help=set_help)

@@ -12,10 +12,9 @@ partition = gm | exhaustive (smd fixed). Exit 0 when every run is ok, 1 when any
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from harness import registry
-from harness.commands._options import add_run_options
+from harness.commands._options import add_run_options, out_folder
 from harness.errors import InputError
 
 ALGORITHM = "hepnas"
@@ -40,7 +39,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--dataset", required=True, help="search dataset: cifar10, cifar100, imagenet16-120")
     p.add_argument("--preset", required=True, help="smoke or paper")
     p.add_argument("--seeds", default="0", metavar="S1,S2,...", help="comma-separated seeds (default 0)")
-    p.add_argument("--out", required=True, type=Path, metavar="DIR")
+    p.add_argument("--out", required=True, type=out_folder, metavar="DIR")
     add_run_options(p, set_help="typed override applied to every run (not the studied key)")
     p.add_argument("--dry-run", action="store_true", help="list the runs (run ids, variants) without running")
     p.add_argument("--json", action="store_true", help="print the run summaries as a JSON list")

@@ -12,7 +12,7 @@ import argparse
 from pathlib import Path
 
 from harness import registry
-from harness.commands._options import add_run_options
+from harness.commands._options import add_run_options, out_folder
 
 SEARCH_DATASETS = ("cifar10", "cifar100")
 
@@ -34,7 +34,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--dataset", required=True, type=str.lower, help="search dataset: cifar10 or cifar100")
     p.add_argument("--preset", required=True, help="smoke (CPU, synthetic data) or paper")
     p.add_argument("--seeds", default="0,1,2,3", metavar="S,S,...", help="search seeds (default 0,1,2,3)")
-    p.add_argument("--out", required=True, type=Path, metavar="DIR")
+    p.add_argument("--out", required=True, type=out_folder, metavar="DIR")
     add_run_options(p, set_help="typed override applied to every run (Config field, data.* or rank_eval.*)")
     p.add_argument("--format", default="md,tex,csv", help="report table formats (md, tex, csv)")
     p.set_defaults(func=run)

@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from harness.commands._options import out_folder
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
@@ -20,7 +22,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("dir", type=Path, metavar="DIR", help="a folder of run directories (or one run directory)")
     p.add_argument("--format", default="md,tex,csv", help="comma-separated table formats: md, tex, csv")
     p.add_argument(
-        "--out", type=Path, default=None, metavar="OUT", help="report folder (default: DIR/report)"
+        "--out", type=out_folder, default=None, metavar="OUT", help="report folder (default: DIR/report)"
     )
     p.add_argument("--json", action="store_true", help="print what was written as JSON")
     p.set_defaults(func=run)
@@ -29,7 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def generate(run_root: Path, out: Path | None, formats: str = "md,tex,csv"):  # -> reports.build.ReportResult
     """Write the report; translate the reader's errors into InputError (exit 2). Used by `compare` too."""
     from harness.errors import InputError
-    from reports.build import parse_formats, write_report
+    from reports.build import ReportFolderError, parse_formats, write_report
     from reports.load import RunLoadError
 
     try:
@@ -38,7 +40,7 @@ def generate(run_root: Path, out: Path | None, formats: str = "md,tex,csv"):  # 
         raise InputError(str(exc)) from None
     try:
         return write_report(Path(run_root), Path(out) if out else Path(run_root) / "report", fmts)
-    except RunLoadError as exc:
+    except (RunLoadError, ReportFolderError) as exc:
         raise InputError(str(exc)) from None
 
 

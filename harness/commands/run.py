@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from harness.commands._options import add_run_options
+from harness.commands._options import add_run_options, out_folder
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -21,7 +21,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Expand an experiment file into runs and execute them sequentially.",
     )
     p.add_argument("experiment", type=Path, metavar="EXPERIMENT.toml")
-    p.add_argument("--out", required=True, type=Path, metavar="DIR")
+    p.add_argument("--out", required=True, type=out_folder, metavar="DIR")
     add_run_options(p, set_help="typed override applied to every run")
     p.add_argument("--dry-run", action="store_true", help="list the resolved runs (run ids) without running")
     p.set_defaults(func=run)

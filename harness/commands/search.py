@@ -8,10 +8,9 @@ one. Exit 0 when the run is ok, 1 when it failed (error recorded in DIR/spec.jso
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from harness import registry
-from harness.commands._options import add_run_options, execute_and_report
+from harness.commands._options import add_run_options, execute_and_report, out_folder
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -29,7 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--dataset", required=True, type=str.lower, help="search dataset: cifar10, cifar100, imagenet16-120")
     p.add_argument("--preset", required=True, help="smoke (CPU, synthetic data) or paper (published schedules)")
     p.add_argument("--seed", required=True, type=int)
-    p.add_argument("--out", required=True, type=Path, metavar="DIR", help="the run directory to write")
+    p.add_argument("--out", required=True, type=out_folder, metavar="DIR", help="the run directory to write")
     add_run_options(
         p, set_help="typed override of a Config field (dotted for nested; data.* / rank_eval.* for the run)"
     )

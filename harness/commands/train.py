@@ -12,10 +12,9 @@ presets' `[spaces.<space>.algorithms.train]` sections (NB201's 200-epoch recipe)
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from harness import registry
-from harness.commands._options import add_run_options, execute_and_report
+from harness.commands._options import add_run_options, execute_and_report, out_folder
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -34,7 +33,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--dataset", required=True, type=str.lower, help="data set to train and test on")
     p.add_argument("--preset", required=True, help="smoke (tiny network, synthetic data) or paper (published recipe)")
     p.add_argument("--seed", required=True, type=int)
-    p.add_argument("--out", required=True, type=Path, metavar="DIR", help="the run directory to write")
+    p.add_argument("--out", required=True, type=out_folder, metavar="DIR", help="the run directory to write")
     add_run_options(p, set_help="typed override of the recipe (algorithms/train/config.py), e.g. epochs=10")
     p.add_argument("--json", action="store_true", help="print the run summary as JSON")
     p.set_defaults(func=run)
