@@ -66,6 +66,37 @@ class SearchOutcome:
     extras: dict[str, Any] = field(default_factory=dict)  # JSON-safe
 
 
+#: data protocols whose split has another name (few-shot NAS "public": weights on the training set, candidates
+#: scored on the test set, as its released score files were made); every other protocol names its split
+#: (harness.data.search.SEARCH_SPLITS: train_half, nb201_official, train_test)
+PROTOCOL_SPLITS: dict[str, str] = {"public": "train_test"}
+
+
+def protocol_split(protocol: str) -> str:
+    """The data split a method's Config `data_protocol` uses (the runner loads that split)."""
+    return PROTOCOL_SPLITS.get(protocol, protocol)
+
+
+RANK_BN_PROTOCOLS: tuple[str, ...] = ("recalibrate", "native")
+
+
+@dataclass(frozen=True)
+class ScoringProtocol:
+    """How `SupernetScorer.score` treats BatchNorm when the harness scores its rank-correlation set.
+
+    Why one protocol: methods' native BN modes differ (batch statistics, running statistics gathered under the
+    architecture mixture, cells that keep none), so a cross-method Kendall tau would compare BN modes, not
+    methods. `recalibrate` (default): for each architecture, every BN's statistics are recomputed (cumulative
+    average) from `calib_images` fixed, un-augmented weight-half images in batches of `calib_batch_size`, then
+    the path is scored in eval mode; the supernet's own buffers are untouched. `native`: each method's own mode.
+    The runner sets it as `ctx.scoring`; None (unit tests, an algorithm's own selection) means native.
+    """
+
+    bn: str = "recalibrate"
+    calib_images: int = 2048
+    calib_batch_size: int = 256
+
+
 class OracleAccessRefused(RuntimeError):
     """A weight-sharing algorithm asked for ground truth."""
 
@@ -76,6 +107,7 @@ class RunContext(Protocol):
     seed: int
     device: Any  # torch.device
     artifact_dir: Path
+    scoring: ScoringProtocol | None  # the rank-scoring protocol (set by the runner before `score`)
 
     @property
     def data(self) -> Any:  # harness.data.SearchData

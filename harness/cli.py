@@ -5,6 +5,11 @@ its parser and sets `func` (a callable taking the parsed namespace and returning
 import only light modules at import time so that `query` and `correlate` start fast.
 
 Exit codes: 0 success, 1 a failed check, 2 bad input (one line on stderr, never a traceback).
+
+Why OSError is caught here too: a path the user named (an --out under /proc, a read-only folder, a folder where a
+file is expected) fails inside the standard library with an OSError that carries the path; that is a bad input,
+answered with one line naming the path and the reason, not a traceback. Other exceptions are bugs and keep their
+traceback.
 """
 
 from __future__ import annotations
@@ -40,17 +45,34 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def one_line(text: object) -> str:
+    """`text` on one line (line breaks shown as ' / '), so every error is exactly one stderr line."""
+    return " / ".join(part.strip() for part in str(text).splitlines() if part.strip()) or "(no message)"
+
+
+def os_error_message(exc: OSError) -> str:
+    """'PATH: reason' for an OSError about a user-named path (both paths for a failed rename or link)."""
+    reason = exc.strerror or type(exc).__name__
+    if exc.filename is None:
+        return f"{reason} ({exc})"
+    where = str(exc.filename) if exc.filename2 is None else f"{exc.filename} -> {exc.filename2}"
+    return f"{where}: {reason}; check that the path exists, is of the right kind (file or folder) and is writable"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         return int(args.func(args))
     except InputError as exc:
-        print(f"nas-harness {args.command}: error: {exc}", file=sys.stderr)
+        print(f"nas-harness {args.command}: error: {one_line(exc)}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except CheckFailed as exc:
-        print(f"nas-harness {args.command}: check failed: {exc}", file=sys.stderr)
+        print(f"nas-harness {args.command}: check failed: {one_line(exc)}", file=sys.stderr)
         return EXIT_CHECK_FAILED
+    except OSError as exc:
+        print(f"nas-harness {args.command}: error: {one_line(os_error_message(exc))}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print(f"nas-harness {args.command}: interrupted", file=sys.stderr)
         return 130

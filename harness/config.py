@@ -17,8 +17,15 @@ run_id = the first 12 hex characters of sha256(canonical JSON, sorted keys, UTF-
 (the key keeps its historical name: for NB201 the judge is the ground-truth table, so ids are unchanged; a
 DARTS-space run hashes the surrogate; a space without a judge hashes "n/a").
 `spec_dict()` is the fully resolved spec (algorithm, full config with defaults, space, search dataset, eval
-datasets, seed, preset, variant, data spec + identity, rank-eval spec). Output paths, device, data root and
-verbosity are excluded: they are provenance, not identity.
+datasets, seed, preset, variant, data spec + identity, rank-eval spec, the resolved device type, and for real
+data the resolved data root): everything that can change results, so a `--device cuda` request is never
+answered from a CPU run. Output paths and verbosity are excluded: they are provenance, not identity.
+
+Data protocol: each supernet algorithm's Config declares `data_protocol` (its published data split; e.g.
+DARTS/RSPS on NB201 the AutoDL official split, HEP-NAS the seeded 50/50 split, few-shot NAS "public" = train on
+the training set, score on the test set). The run's `data.split` is resolved from it; an explicit `data.split`
+(preset, experiment or `--set data.split=`) overrides it by setting the method's `data_protocol` to match, or is
+refused when the method does not accept that split.
 
 No torch at module level (the algorithm Config classes are imported through the registry only when resolved).
 """
@@ -40,6 +47,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from harness import registry
+from harness.api import PROTOCOL_SPLITS, RANK_BN_PROTOCOLS, protocol_split
 from harness.errors import InputError
 
 PRESETS_DIR = Path(__file__).resolve().parent / "experiments"
@@ -49,6 +57,8 @@ DATA_SOURCES = ("synthetic", "real")
 ARCH_SETS = ("sample", "all", "connected", "noniso", "none")
 GT_SPLITS = ("valid", "test")
 DEVICES = ("auto", "cpu", "cuda")
+SPLITS = ("train_half", "nb201_official", "train_test")  # harness.data.search.SEARCH_SPLITS
+RANK_BN = RANK_BN_PROTOCOLS
 
 
 # ---------------------------------------------------------------------------------------------- value types
@@ -62,7 +72,18 @@ class DataSpec:
     n_held_out: int = 256
     seed: int = 0
     image_size: int | None = None  # None: the dataset's native size (32, or 16 for imagenet16-120)
-    split: str = "train_half"  # real data only
+    split: str | None = None  # real data only; None: the method's data protocol (resolved by build_run_spec)
+
+    def __post_init__(self) -> None:
+        for name in ("n_weight", "n_held_out"):
+            if getattr(self, name) < 1:
+                raise InputError(f"data.{name}={getattr(self, name)!r}; allowed: an integer >= 1")
+        if self.image_size is not None and not 8 <= self.image_size <= 256:
+            raise InputError(f"data.image_size={self.image_size!r}; allowed: 8..256 or none (native size)")
+        if self.seed < 0:
+            raise InputError(f"data.seed={self.seed!r}; allowed: an integer >= 0")
+        if self.split is not None and self.split not in SPLITS:
+            raise InputError(f"data.split={self.split!r}; allowed: {', '.join(SPLITS)}")
 
     def identity(self, dataset: str) -> str:
         """Stable text naming the data (part of the run id). Real data: the split name; the file hashes are
@@ -91,12 +112,30 @@ class RankEvalSpec:
     """The architecture set the harness fixes for rank correlation (algorithms.md section 8).
 
     `set`: sample (n uniform of 15,625, seeded) | all | connected | noniso | none (no rank evaluation).
-    `targets`: (dataset, split) ground truths; the first is primary (cifar10 test)."""
+    `targets`: (dataset, split) ground truths; the first is primary. Empty (the default): the search data set's
+    test then valid accuracy (a CIFAR-100 search is judged on CIFAR-100 first), resolved by build_run_spec.
+    `bn`, `calib_images`, `calib_batch_size`: the one scoring protocol of every method's candidates
+    (harness.api.ScoringProtocol): "recalibrate" = per-arch BN statistics from fixed training batches, then
+    eval mode; "native" = each method's own BN mode."""
 
     set: Literal["sample", "all", "connected", "noniso", "none"] = "sample"
     n: int = 1000
     seed: int = 0
-    targets: tuple[str, ...] = ("cifar10:test", "cifar10:valid")
+    targets: tuple[str, ...] = ()
+    bn: str = "recalibrate"
+    calib_images: int = 2048
+    calib_batch_size: int = 256
+
+    def __post_init__(self) -> None:
+        if self.n < 1:
+            raise InputError(f"rank_eval.n={self.n!r}; allowed: an integer >= 1 (at most the space's size)")
+        if self.seed < 0:
+            raise InputError(f"rank_eval.seed={self.seed!r}; allowed: an integer >= 0")
+        if self.bn not in RANK_BN:
+            raise InputError(f"rank_eval.bn={self.bn!r}; allowed: {', '.join(RANK_BN)}")
+        for name in ("calib_images", "calib_batch_size"):
+            if getattr(self, name) < 1:
+                raise InputError(f"rank_eval.{name}={getattr(self, name)!r}; allowed: an integer >= 1")
 
     def target_pairs(self) -> tuple[tuple[str, str], ...]:
         return tuple(tuple(t.split(":", 1)) for t in self.targets)  # type: ignore[misc]
@@ -105,7 +144,16 @@ class RankEvalSpec:
         doc: dict[str, Any] = {"set": self.set, "seed": self.seed, "targets": list(self.targets)}
         if self.set == "sample":
             doc["n"] = self.n
+        doc["bn"] = self.bn
+        if self.bn == "recalibrate":
+            doc.update(calib_images=self.calib_images, calib_batch_size=self.calib_batch_size)
         return doc
+
+    def scoring(self) -> Any:
+        """The harness.api.ScoringProtocol the runner hands the algorithm's scorer."""
+        from harness.api import ScoringProtocol
+
+        return ScoringProtocol(bn=self.bn, calib_images=self.calib_images, calib_batch_size=self.calib_batch_size)
 
 
 @dataclass(frozen=True)
@@ -122,9 +170,9 @@ class RunSpec:
     data: DataSpec
     rank_eval: RankEvalSpec
     variant: str = ""
+    device: str = "cpu"  # the resolved device type ("cpu" | "cuda"): part of the run id
+    data_root: str | None = None  # absolute; part of the run id for real data
     # provenance only (not part of the run id)
-    device: str = "auto"
-    data_root: str | None = None
     overrides: tuple[tuple[str, str], ...] = ()
 
     def spec_dict(self) -> dict[str, Any]:
@@ -140,6 +188,8 @@ class RunSpec:
             "variant": self.variant,
             "data": self.data.to_dict(self.search_dataset),
             "rank_eval": self.rank_eval.to_dict(),
+            "device": self.device,
+            "data_root": self.data_root if self.data.source == "real" else None,
         }
 
     @property
@@ -366,6 +416,12 @@ def _read_toml(path: Path) -> dict[str, Any]:
             return tomllib.load(fh)
     except FileNotFoundError:
         raise InputError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise InputError(f"{path}: is a folder; expected a TOML file") from None
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: not UTF-8 TOML text") from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot be read ({exc.strerror or exc})") from None
     except tomllib.TOMLDecodeError as exc:
         raise InputError(f"{path}: not valid TOML ({exc})") from None
 
@@ -408,17 +464,55 @@ def _rank_spec(
     preset: Mapping[str, Any], extra: Mapping[str, Any], where: str, space: str | None = None
 ) -> RankEvalSpec:
     merged = {**preset.get("rank_eval", {}), **_space_table(preset, space, "rank_eval"), **extra}
-    spec = apply_overrides(RankEvalSpec(), merged, from_text=False, where=f"{where} rank_eval")
+    return apply_overrides(RankEvalSpec(), merged, from_text=False, where=f"{where} rank_eval")
+
+
+def _resolve_rank_spec(spec: RankEvalSpec, space_obj: Any, search_dataset: str) -> RankEvalSpec:
+    """Default targets (the search data set's test, then valid accuracy) filled in; targets and n checked
+    against the space (n at most the number of architectures it enumerates)."""
+    if not spec.targets:
+        spec = dataclasses.replace(spec, targets=(f"{search_dataset}:test", f"{search_dataset}:valid"))
     for target in spec.targets:
         ds, sep, split = target.partition(":")
         if not sep or ds not in DATASETS or split not in GT_SPLITS:
             raise InputError(
-                f"{where}: rank_eval target {target!r}; expected dataset:split with dataset in "
+                f"rank_eval target {target!r}; expected dataset:split with dataset in "
                 f"{', '.join(DATASETS)} and split in {', '.join(GT_SPLITS)}"
             )
-    if spec.set == "sample" and not (1 <= spec.n <= 15625):
-        raise InputError(f"{where}: rank_eval n={spec.n}; allowed: 1..15625")
+    enum = space_obj.enumeration
+    if spec.set == "sample" and enum is not None and spec.n > enum.num_archs:
+        raise InputError(
+            f"rank_eval.n={spec.n}; allowed: 1..{enum.num_archs} (the architectures of {space_obj.name})"
+        )
     return spec
+
+
+def _resolve_split(cfg: Any, data_spec: DataSpec, algorithm: str) -> tuple[Any, DataSpec]:
+    """(config, data spec) with the data split resolved from the method's `data_protocol`; an explicit
+    data.split sets the method's protocol to match (or is refused when the method does not accept it)."""
+    protocol = getattr(cfg, "data_protocol", None)
+    if protocol is None:  # a method without data of its own (oracle-driven search)
+        return cfg, dataclasses.replace(data_spec, split=data_spec.split or "train_half")
+    if data_spec.split is None or data_spec.split == protocol_split(protocol):
+        return cfg, dataclasses.replace(data_spec, split=protocol_split(protocol))
+    wanted = next((p for p, split in PROTOCOL_SPLITS.items() if split == data_spec.split), data_spec.split)
+    try:
+        cfg = apply_overrides(cfg, {"data_protocol": wanted}, from_text=False, where=f"{algorithm} config")
+    except InputError:
+        raise InputError(
+            f"data.split={data_spec.split!r} is not a data protocol of {algorithm} (its protocol: {protocol!r}); "
+            f"drop data.split or set {algorithm}.data_protocol"
+        ) from None
+    return cfg, data_spec
+
+
+def _device_type(device: str) -> str:
+    """The device type a run will use: "auto" resolved now (CUDA when available), "cuda:N" -> "cuda"."""
+    if device == "auto":
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return "cuda" if device.startswith("cuda") else device
 
 
 def _check_dataset(name: str, what: str = "dataset") -> str:
@@ -515,15 +609,17 @@ def build_run_spec(
     )
     rank_spec = _rank_spec(doc, dict(rank_eval), where, space)
     rank_spec = apply_overrides(rank_spec, set_rank, from_text=True, where="--set rank_eval")
+    rank_spec = _resolve_rank_spec(rank_spec, space_obj, search_dataset)
     cfg = resolve_config(algorithm, doc, space=space, toml_overrides=config, set_overrides=set_algo)
+    cfg, data_spec = _resolve_split(cfg, data_spec, algorithm)
     cls = registry.resolve_algorithm(algorithm)
     check_requirements(space_obj, getattr(cls, "requires", ()), f"algorithm {algorithm!r}")
     check_spec = getattr(cls, "check_spec", None)  # algorithm-specific refusals before any run folder exists
     if check_spec is not None:
         check_spec(cfg, space_obj)
     dev = device or doc.get("preset", {}).get("device", "auto")
-    if dev not in DEVICES:
-        raise InputError(f"device {dev!r} is not allowed; allowed: {', '.join(DEVICES)}")
+    if dev not in DEVICES and not (dev.startswith("cuda:") and dev[5:].isdigit()):
+        raise InputError(f"device {dev!r} is not allowed; allowed: {', '.join(DEVICES)}, cuda:N")
     if data_spec.source == "real" and not data_root:
         raise InputError(
             f"preset {preset} uses real data; pass --data-root PATH (the folder with the data sets)"
@@ -539,8 +635,8 @@ def build_run_spec(
         data=data_spec,
         rank_eval=rank_spec,
         variant=variant,
-        device=dev,
-        data_root=str(data_root) if data_root else None,
+        device=_device_type(dev),
+        data_root=str(Path(data_root).expanduser().resolve()) if data_root else None,
         overrides=tuple(sorted(dict(set_overrides).items())),
     )
 

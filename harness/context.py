@@ -92,6 +92,7 @@ class LocalRunContext:
         self._resume_pending = bool(resume)
         self.resumed_from: str | None = None
         self._show_progress = sys.stderr.isatty() if show_progress is None else bool(show_progress)
+        self.scoring: Any = None  # harness.api.ScoringProtocol; the runner sets it before rank evaluation
 
     # ------------------------------------------------------------------------------------------- data, oracle
     @property

@@ -20,12 +20,14 @@ import io
 import json
 import math
 import os
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from harness.errors import InputError
+from reports.atomic import atomic_path as atomic_path  # re-exported: the one atomic-write implementation
+from reports.atomic import atomic_write_bytes as atomic_write_bytes
+from reports.atomic import atomic_write_text as atomic_write_text
 
 SCHEMA_VERSION = 1
 SUPPORTED_SCHEMA_VERSIONS = (1,)
@@ -89,38 +91,9 @@ def header_line(columns: Sequence[str]) -> str:
 
 
 # --------------------------------------------------------------------------------------------- atomic writers
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write `text` to `path` atomically: temp file in the same directory, fsync, os.replace."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; run records are meant to be shared
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:  # pragma: no cover - platforms without directory fds
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # pragma: no cover
-        pass
-    finally:
-        os.close(fd)
+# One implementation for the whole project (reports may not import harness, so it lives in reports.atomic):
+# temp file in the target's folder, fsync, os.replace, fsync of the folder; the temp file is removed on failure.
+# (imported above: atomic_write_text, atomic_write_bytes, atomic_path)
 
 
 def atomic_write_json(path: Path, obj: Any) -> None:
@@ -200,30 +173,111 @@ class CsvAppender:
 
 
 # --------------------------------------------------------------------------------------------------- readers
-def read_csv(path: Path, columns: Sequence[str] | None = None) -> list[dict[str, str]]:
-    """Rows as dicts of strings ("" = n/a). With `columns`, the header must equal them (else InputError)."""
+class CorruptRunError(InputError):
+    """A run directory's file is truncated, damaged or not in the schema (`status` shows the run as `corrupt`;
+    `report` and `check` leave it out with a warning). Unknown schema versions are not corruption: they raise a
+    plain InputError."""
+
+
+#: columns that hold numbers (an empty cell = n/a) and their kind; any other text there means the file is damaged
+RECORDS_NUMERIC: dict[str, type] = {"stage": int, "child": int, "epoch": int, "step": int, "value": float}
+ARCHS_NUMERIC: dict[str, type] = {
+    "stage": int,
+    "child": int,
+    "index": int,
+    "score": float,
+    "epochs": int,
+    "gt_acc": float,
+    "n_seeds": int,
+}
+RANK_NUMERIC: dict[str, type] = {"n": int, "value": float}
+
+
+def read_csv(
+    path: Path,
+    columns: Sequence[str] | None = None,
+    *,
+    numeric: Mapping[str, type] | None = None,
+    partial_tail_ok: bool = False,
+) -> list[dict[str, str]]:
+    """Rows as dicts of strings ("" = n/a); a missing file has no rows.
+
+    With `columns` the file is a run record, and anything the harness would never write raises CorruptRunError
+    naming the file: bytes that are not UTF-8, a header other than `columns`, a row with another number of
+    fields, a cell of a `numeric` column that is not a number of its kind (int or float), or a last line
+    without its newline (every row is written whole, so a missing newline means the file was cut).
+    `partial_tail_ok` drops an unfinished last line instead: a live writer may be in the middle of it."""
     path = Path(path)
     if not path.exists():
         return []
-    with open(path, encoding="utf-8", newline="") as fh:
-        reader = csv.DictReader(fh)
-        if columns is not None and tuple(reader.fieldnames or ()) != tuple(columns):
-            raise InputError(
-                f"{path}: columns {reader.fieldnames} do not match the schema ({', '.join(columns)})"
-            )
-        return list(reader)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise CorruptRunError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    if columns is not None and partial_tail_ok:
+        data = data[: data.rfind(b"\n") + 1]
+        if not data:
+            return []
+    elif columns is not None and not data:
+        raise CorruptRunError(f"{path}: empty (truncated; every run record starts with its header line)")
+    elif columns is not None and not data.endswith(b"\n"):
+        raise CorruptRunError(f"{path}: truncated (the last line has no newline)")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise CorruptRunError(f"{path}: damaged (byte {exc.start} is not UTF-8 text)") from None
+    try:
+        rows = list(csv.reader(io.StringIO(text, newline="")))
+    except csv.Error as exc:
+        raise CorruptRunError(f"{path}: damaged CSV ({exc})") from None
+    header = rows[0] if rows else []
+    if columns is None:
+        return [dict(zip(header, r, strict=False)) for r in rows[1:] if r]
+    if tuple(header) != tuple(columns):
+        raise CorruptRunError(
+            f"{path}: columns {_short(header, 80)} do not match the schema ({', '.join(columns)})"
+        )
+    check = [(i, c, numeric[c]) for i, c in enumerate(columns) if c in (numeric or {})]
+    out: list[dict[str, str]] = []
+    for line, row in enumerate(rows[1:], start=2):
+        if not row:
+            continue
+        if len(row) != len(columns):
+            raise CorruptRunError(f"{path} line {line}: {len(row)} fields, the schema has {len(columns)}")
+        for i, name, kind in check:
+            if row[i] != "" and not _is_number(row[i], kind):
+                what = "an integer" if kind is int else "a number"
+                raise CorruptRunError(f"{path} line {line}: {name} {_short(row[i])} is not {what}")
+        out.append(dict(zip(columns, row, strict=True)))
+    return out
 
 
-def read_records(run_dir: Path) -> list[dict[str, str]]:
-    return read_csv(Path(run_dir) / RECORDS_FILE, RECORDS_COLUMNS)
+def _is_number(cell: str, kind: type) -> bool:
+    """`cell` parses as a float; for `int` also finite and integral ("3" or "3.0", as parse_optional_int reads)."""
+    try:
+        value = float(cell)
+    except ValueError:
+        return False
+    return kind is not int or value.is_integer()
+
+
+def _short(value: Any, limit: int = 40) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def read_records(run_dir: Path, *, partial_tail_ok: bool = False) -> list[dict[str, str]]:
+    return read_csv(
+        Path(run_dir) / RECORDS_FILE, RECORDS_COLUMNS, numeric=RECORDS_NUMERIC, partial_tail_ok=partial_tail_ok
+    )
 
 
 def read_archs(run_dir: Path) -> list[dict[str, str]]:
-    return read_csv(Path(run_dir) / ARCHS_FILE, ARCHS_COLUMNS)
+    return read_csv(Path(run_dir) / ARCHS_FILE, ARCHS_COLUMNS, numeric=ARCHS_NUMERIC)
 
 
 def read_rank(run_dir: Path) -> list[dict[str, str]]:
-    return read_csv(Path(run_dir) / RANK_FILE, RANK_COLUMNS)
+    return read_csv(Path(run_dir) / RANK_FILE, RANK_COLUMNS, numeric=RANK_NUMERIC)
 
 
 def check_schema_version(version: Any, *, where: str = "spec.json") -> int:
@@ -241,19 +295,73 @@ def migrate_spec(doc: dict[str, Any]) -> dict[str, Any]:
 
 
 def read_spec(run_dir: Path) -> dict[str, Any]:
-    """spec.json of a run directory, schema-checked. InputError when missing, unparsable or of unknown
-    version."""
+    """spec.json of a run directory, schema-checked. InputError when missing or of unknown version;
+    CorruptRunError (an InputError) when unreadable, not UTF-8, not JSON or not an object."""
     path = Path(run_dir) / SPEC_FILE
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
+        doc = json.loads(path.read_bytes().decode("utf-8"), parse_constant=_no_constant)
     except FileNotFoundError:
         raise InputError(f"{path}: not a run directory (no spec.json)") from None
+    except OSError as exc:
+        raise CorruptRunError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    except UnicodeDecodeError as exc:
+        raise CorruptRunError(f"{path}: damaged (byte {exc.start} is not UTF-8 text)") from None
     except json.JSONDecodeError as exc:
-        raise InputError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+        raise CorruptRunError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    except _NonJsonConstant as exc:
+        raise CorruptRunError(f"{path}: not valid JSON ({exc} is not a JSON value)") from None
+    except RecursionError:
+        raise CorruptRunError(f"{path}: not valid JSON (nested too deeply)") from None
     if not isinstance(doc, dict):
-        raise InputError(f"{path}: expected a JSON object")
+        raise CorruptRunError(f"{path}: expected a JSON object")
     check_schema_version(doc.get("schema_version"), where=str(path))
     return migrate_spec(doc)
+
+
+class _NonJsonConstant(ValueError):
+    pass
+
+
+def _no_constant(name: str) -> Any:
+    """NaN / Infinity are not JSON and the harness never writes them (allow_nan=False): refuse them on read."""
+    raise _NonJsonConstant(name)
+
+
+#: spec.json keys every run has (the runner writes them first, before any other file)
+REQUIRED_SPEC_KEYS: tuple[str, ...] = ("run_id", "spec", "status")
+#: spec.json keys that, when present and not null, must be JSON objects
+OBJECT_SPEC_KEYS: tuple[str, ...] = ("provenance", "error", "outcome", "resume")
+
+
+def validate_run_spec(doc: Mapping[str, Any], path: Path) -> None:
+    """CorruptRunError naming the first key a readable run's spec.json lacks or holds in the wrong type (a file
+    edited by hand or written by something else), so that readers never fail later on a `.get` of a list."""
+    for key in REQUIRED_SPEC_KEYS:
+        if key not in doc:
+            raise CorruptRunError(f"{path}: missing key {key!r}")
+    if not isinstance(doc["run_id"], str) or not doc["run_id"]:
+        raise CorruptRunError(f"{path}: 'run_id' must be a non-empty string")
+    if doc["status"] not in STATUSES:
+        raise CorruptRunError(f"{path}: status {_short(doc['status'])} is not one of {', '.join(STATUSES)}")
+    spec = doc["spec"]
+    if not isinstance(spec, dict) or not isinstance(spec.get("algorithm"), str):
+        raise CorruptRunError(f"{path}: 'spec' must be an object with an 'algorithm' string")
+    for key in OBJECT_SPEC_KEYS:
+        if doc.get(key) is not None and not isinstance(doc[key], dict):
+            raise CorruptRunError(f"{path}: {key!r} must be an object or null")
+    judge = (doc.get("provenance") or {}).get("judge")
+    if judge is not None and not isinstance(judge, dict):
+        raise CorruptRunError(f"{path}: 'provenance.judge' must be an object or null")
+    extras = (doc.get("outcome") or {}).get("extras")
+    if extras is not None and not isinstance(extras, dict):
+        raise CorruptRunError(f"{path}: 'outcome.extras' must be an object or null")
+
+
+def read_run_spec(run_dir: Path) -> dict[str, Any]:
+    """`read_spec` plus `validate_run_spec`: the spec.json of a run that readers can summarise."""
+    doc = read_spec(run_dir)
+    validate_run_spec(doc, Path(run_dir) / SPEC_FILE)
+    return doc
 
 
 def find_run_dirs(root: Path) -> list[Path]:
@@ -271,4 +379,5 @@ def parse_optional_float(cell: str) -> float | None:
 
 
 def parse_optional_int(cell: str) -> int | None:
+    """An int from a numeric cell ("3" or "3.0"); None for an empty one."""
     return None if cell == "" else int(float(cell))

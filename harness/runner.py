@@ -150,21 +150,63 @@ def execute(spec: RunSpec, out_dir: Path, *, show_progress: bool | None = None) 
             f"{run_dir} holds files that are not a nas-harness run (no {records.SPEC_FILE}); "
             "choose a new or empty folder"
         )
+    from harness import train
+
+    train.resolve_device(spec.device)  # InputError (e.g. no CUDA) before anything is written
+    existing = next(p for p in (run_dir, *run_dir.parents) if p.exists())
     run_dir.mkdir(parents=True, exist_ok=True)
-    previous = _previous_spec(run_dir, run_id)
-    if previous is not None and previous.get("status") == "ok":
-        return _skipped(run_dir, previous)
-    lock = _acquire_lock(run_dir)
+    discard = False
     try:
-        previous = _previous_spec(run_dir, run_id)  # re-read under the lock
+        previous = _previous_spec(run_dir, run_id)
         if previous is not None and previous.get("status") == "ok":
             return _skipped(run_dir, previous)
-        return _execute_locked(spec, run_dir, run_id, previous, show_progress)
-    finally:
+        lock = _acquire_lock(run_dir)
         try:
-            lock.unlink()
-        except FileNotFoundError:
-            pass
+            previous = _previous_spec(run_dir, run_id)  # re-read under the lock
+            if previous is not None and previous.get("status") == "ok":
+                return _skipped(run_dir, previous)
+            try:
+                return _execute_locked(spec, run_dir, run_id, previous, show_progress)
+            except InputError:
+                discard = previous is None  # a fresh run that failed an input check leaves nothing behind
+                raise
+        finally:
+            lock.unlink(missing_ok=True)
+    finally:
+        if discard:
+            _discard_fresh_run(run_dir, existing)
+
+
+_RUN_FILES = (records.SPEC_FILE, records.RECORDS_FILE, records.ARCHS_FILE, records.RANK_FILE)
+
+
+def _discard_fresh_run(run_dir: Path, keep: Path) -> None:
+    """Remove what a fresh run that failed an input check wrote (its run files, an empty artifacts folder) and
+    the folders this execute created, up to `keep` (the nearest folder that existed before). Nothing else."""
+    for name in _RUN_FILES:
+        (run_dir / name).unlink(missing_ok=True)
+    artifacts = run_dir / "artifacts"
+    if artifacts.is_dir() and not any(artifacts.iterdir()):
+        artifacts.rmdir()
+    folder = run_dir
+    while folder != keep and folder.is_dir() and not any(folder.iterdir()):
+        folder.rmdir()
+        folder = folder.parent
+
+
+def _only_failed_input_check(run_dir: Path, doc: Mapping[str, Any]) -> bool:
+    """A run folder holding nothing but a run that failed its input checks (no records, no artifacts)."""
+    if doc.get("status") != "failed" or (doc.get("error") or {}).get("type") != "InputError":
+        return False
+    for path in run_dir.iterdir():
+        if path.name == records.LOCK_FILE or (path.name == "artifacts" and path.is_dir() and not any(path.iterdir())):
+            continue
+        if path.name == records.SPEC_FILE:
+            continue
+        if path.name == records.RECORDS_FILE and path.stat().st_size <= len(",".join(records.RECORDS_COLUMNS)) + 2:
+            continue
+        return False
+    return True
 
 
 def _skipped(run_dir: Path, doc: Mapping[str, Any]) -> RunResult:
@@ -176,6 +218,9 @@ def _previous_spec(run_dir: Path, run_id: str) -> dict[str, Any] | None:
     if not (run_dir / records.SPEC_FILE).exists():
         return None
     doc = records.read_spec(run_dir)
+    if doc.get("run_id") != run_id and _only_failed_input_check(run_dir, doc):
+        _discard_fresh_run(run_dir, run_dir)  # an earlier version left it; it holds no work
+        return None
     if doc.get("run_id") != run_id:
         raise InputError(
             f"{run_dir} already holds run {doc.get('run_id')} ({(doc.get('spec') or {}).get('algorithm')}); "
@@ -304,6 +349,7 @@ def _run(
             assert arch_set is not None
             doc["provenance"]["rank_eval_sha256"] = arch_set.sha256
             doc["provenance"]["rank_eval_set"] = {"name": arch_set.name, "n": len(arch_set.indices)}
+            ctx.scoring = spec.rank_eval.scoring()  # one stated BN protocol for every method's scores
             rank_rows, rank_arch_rows = _rank_eval(algorithm, ctx, arch_set, space, targets, spec, np)
             arch_rows += rank_arch_rows
 
@@ -610,6 +656,7 @@ def _cost_rows(
 # ----------------------------------------------------------------------------------------------- grids
 def run_specs(specs: Sequence[RunSpec], root: Path, *, show_progress: bool | None = None) -> list[RunResult]:
     """Execute specs one after another into root/<algorithm>/<run_id>/ (completed runs skipped)."""
+    _check_out_root(Path(root))
     results = []
     for i, spec in enumerate(specs, start=1):
         run_dir = run_dir_for(spec, root)
@@ -619,6 +666,18 @@ def run_specs(specs: Sequence[RunSpec], root: Path, *, show_progress: bool | Non
         )
         results.append(execute(spec, run_dir, show_progress=show_progress))
     return results
+
+
+def _check_out_root(root: Path) -> None:
+    """InputError unless `root` is (or can be made) a folder the runs can be written into."""
+    if root.exists() and not root.is_dir():
+        raise InputError(f"--out {root} is a file; expected a folder for the runs")
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"--out {root}: cannot create the folder ({exc.strerror or exc})") from None
+    if not os.access(root, os.W_OK | os.X_OK):
+        raise InputError(f"--out {root}: the folder is not writable")
 
 
 def expand_grid(

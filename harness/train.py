@@ -34,7 +34,12 @@ class SGDConfig:
     momentum: float = 0.9
     weight_decay: float = 3e-4
     nesterov: bool = False
-    grad_clip: float = 5.0
+    grad_clip: float = 5.0  # <= 0: no clipping
+
+    def __post_init__(self) -> None:
+        _check_finite("weight_opt", self, ("lr", "lr_min", "momentum", "weight_decay", "grad_clip"))
+        _check_range("weight_opt", self, ("lr", "lr_min", "weight_decay"), 0.0, None)
+        _check_range("weight_opt", self, ("momentum",), 0.0, 1.0)
 
 
 @dataclass(frozen=True)
@@ -44,6 +49,29 @@ class AdamConfig:
     lr: float = 3e-4
     betas: tuple[float, float] = (0.5, 0.999)
     weight_decay: float = 1e-3
+
+    def __post_init__(self) -> None:
+        _check_finite("alpha_opt", self, ("lr", "weight_decay"))
+        _check_range("alpha_opt", self, ("lr", "weight_decay"), 0.0, None)
+        if len(self.betas) != 2 or not all(math.isfinite(b) and 0.0 <= b < 1.0 for b in self.betas):
+            raise InputError(f"alpha_opt.betas={tuple(self.betas)!r}; allowed: two numbers in [0, 1)")
+
+
+def _check_finite(group: str, cfg: object, names: tuple[str, ...]) -> None:
+    """InputError naming the first field that is not a finite number (nan / inf are typos, never settings)."""
+    for name in names:
+        value = getattr(cfg, name)
+        if not math.isfinite(value):
+            raise InputError(f"{group}.{name}={value!r}; allowed: a finite number")
+
+
+def _check_range(group: str, cfg: object, names: tuple[str, ...], low: float, high: float | None) -> None:
+    """InputError naming the first field outside [low, high) (high None: no upper bound)."""
+    for name in names:
+        value = getattr(cfg, name)
+        if value < low or (high is not None and value >= high):
+            allowed = f">= {low}" if high is None else f"in [{low}, {high})"
+            raise InputError(f"{group}.{name}={value!r}; allowed: {allowed}")
 
 
 def make_sgd(params: Iterable[Tensor], cfg: SGDConfig) -> torch.optim.SGD:
@@ -154,12 +182,14 @@ def resolve_device(name: str) -> torch.device:
     raise InputError(f"--device {name!r}: allowed values are auto, cpu, cuda, cuda:N")
 
 
-def autocast(device: torch.device | str) -> contextlib.AbstractContextManager[Any]:
-    """bf16 autocast on CUDA; a no-op on CPU (CPU runs stay fp32 and bit-reproducible)."""
-    dev = torch.device(device)
-    if dev.type == "cuda":
-        return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
+def autocast(device: torch.device | str, enabled: bool) -> contextlib.AbstractContextManager[Any]:
+    """bf16 autocast on `device` (CUDA or CPU) when `enabled` (a run's explicit `amp=true`), else a no-op.
+
+    Why opt-in: fp32 is every method's published numerics; bf16 changes results (and must never touch DARTS'
+    second-order step, see algorithms.common.bilevel), so a run says so in its spec."""
+    if not enabled:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=torch.device(device).type, dtype=torch.bfloat16)
 
 
 def channels_last(obj: Any, device: torch.device | str) -> Any:

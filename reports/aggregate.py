@@ -27,6 +27,18 @@ EVAL_COLUMNS: tuple[tuple[str, str], ...] = (
 )
 
 
+def eval_columns_for(search_dataset: str) -> tuple[tuple[str, str], ...]:
+    """EVAL_COLUMNS with the search data set's columns first (a CIFAR-100 search is judged on CIFAR-100 first;
+    the other data sets are transfer), the rest in the paper's order."""
+    own = tuple(e for e in EVAL_COLUMNS if e[0] == search_dataset)
+    return own + tuple(e for e in EVAL_COLUMNS if e[0] != search_dataset)
+
+
+def primary_eval(search_dataset: str) -> tuple[str, str]:
+    """The primary ground truth of a group: the search data set's test accuracy (CIFAR-10 test otherwise)."""
+    return (search_dataset, "test") if (search_dataset, "test") in EVAL_COLUMNS else PRIMARY_EVAL
+
+
 #: the one target a surrogate judge predicts (DARTS space: NB301 protocol, CIFAR-10 validation accuracy)
 SURROGATE_EVAL: tuple[str, str] = ("cifar10", "valid")
 

@@ -17,7 +17,8 @@ import pandas as pd
 from reports import aggregate as agg
 from reports import figures as figs
 from reports import tables as tab
-from reports.load import RUN_COLUMNS, RunSet, load
+from reports.atomic import atomic_write_text
+from reports.load import RUN_COLUMNS, CorruptRun, RunSet, load
 
 FORMATS = ("md", "tex", "csv")
 
@@ -30,6 +31,8 @@ class ReportResult:
     figures: tuple[Path, ...]
     n_runs: int
     n_ok: int
+    #: run directories left out because their files are damaged (write_report(..., skip_corrupt=True))
+    corrupt: tuple[CorruptRun, ...] = ()
 
 
 def parse_formats(text: str) -> tuple[str, ...]:
@@ -93,7 +96,7 @@ def _data_files(rs: RunSet, data_dir: Path) -> list[Path]:
     paths = []
     for name, frame in frames.items():
         path = data_dir / name
-        frame.to_csv(path, index=False, lineterminator="\n")
+        atomic_write_text(path, frame.to_csv(index=False, lineterminator="\n"))
         paths.append(path)
     return paths
 
@@ -161,11 +164,16 @@ def _legacy_report_files(out_dir: Path) -> list[Path] | None:
     return files
 
 
+def _reason_in(bad: CorruptRun) -> str:
+    """The reason a run was left out, with its folder's path dropped (index.md stays relocatable)."""
+    return bad.reason.replace(f"{bad.run_dir}{os.sep}", "")
+
+
 def _atomic_manifest(out_dir: Path, files: list[Path]) -> None:
     rel = sorted(str(p.resolve().relative_to(out_dir.resolve())) for p in files)
-    tmp = out_dir / (MANIFEST_FILE + ".tmp")
-    tmp.write_text(json.dumps({"written_by": "nas-harness report", "files": rel}, indent=1), encoding="utf-8")
-    os.replace(tmp, out_dir / MANIFEST_FILE)
+    atomic_write_text(
+        out_dir / MANIFEST_FILE, json.dumps({"written_by": "nas-harness report", "files": rel}, indent=1)
+    )
 
 
 def write_report(
@@ -173,13 +181,21 @@ def write_report(
     out_dir: Path,
     formats: tuple[str, ...] = FORMATS,
     references: list[tab.Reference] | None = None,
+    *,
+    skip_corrupt: bool = False,
 ) -> ReportResult:
-    """Load the runs under `root` and write the report into `out_dir` (entry: index.md)."""
-    rs = load(root)
+    """Load the runs under `root` and write the report into `out_dir` (entry: index.md).
+
+    Every file is written atomically. Order, so that a report cut short (crash, full disk, Ctrl-C) never costs a
+    file and never locks the user out of the folder: claim the folder, write a manifest that marks it as ours
+    (listing the previous report's files), write the new files (each replacing its old version whole), remove
+    the previous files this report no longer produces, then write the final manifest. `skip_corrupt` leaves
+    damaged run directories out (listed in index.md and in the result) instead of refusing the report."""
+    rs = load(root, skip_corrupt=skip_corrupt)
     out_dir = Path(out_dir)
     previous = _claim_folder(out_dir)  # refuses a folder with files it did not write, before any write
-    for path in previous:
-        path.unlink(missing_ok=True)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    _atomic_manifest(out_dir, [p for p in previous if p.exists()])
     (out_dir / "tables").mkdir(parents=True, exist_ok=True)
     t1 = tab.table1(rs, references)
     rank = tab.rank_tables(rs)
@@ -194,7 +210,7 @@ def write_report(
         for table in group:
             for fmt in formats:
                 path = out_dir / "tables" / f"{table.name}.{fmt}"
-                path.write_text(tab.RENDERERS[fmt](table), encoding="utf-8")
+                atomic_write_text(path, tab.RENDERERS[fmt](table))
                 table_paths.append(path)
     figures = figs.make_figures(rs, out_dir / "figures")
     data_paths = _data_files(rs, out_dir / "data")
@@ -262,10 +278,19 @@ def write_report(
                 + (f" ({run.error})" if run.error else "")
             )
         lines.append("")
+    if rs.corrupt:
+        lines += ["Run directories left out (damaged files; re-run or remove them):", ""]
+        lines += [f"- `{_rel(c.run_dir, out_dir)}`: {_reason_in(c)}" for c in rs.corrupt]
+        lines.append("")
     index = out_dir / "index.md"
-    index.write_text("\n".join(lines), encoding="utf-8")
+    atomic_write_text(index, "\n".join(lines))
     fig_paths = tuple(out_dir / "figures" / f for fig in figures for f in fig.files)
-    _atomic_manifest(out_dir, [index, *table_paths, *data_paths, *fig_paths])
+    written = [index, *table_paths, *data_paths, *fig_paths]
+    keep = {p.resolve() for p in written}
+    for path in previous:
+        if path.resolve() not in keep:
+            path.unlink(missing_ok=True)
+    _atomic_manifest(out_dir, written)
     return ReportResult(
         out_dir=out_dir,
         index=index,
@@ -273,4 +298,5 @@ def write_report(
         figures=fig_paths,
         n_runs=len(rs.runs),
         n_ok=len(ok),
+        corrupt=rs.corrupt,
     )

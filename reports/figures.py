@@ -22,6 +22,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from reports import aggregate as agg  # noqa: E402
+from reports.atomic import atomic_path  # noqa: E402
 from reports.load import RunSet  # noqa: E402
 from reports.tables import DATASET_LABELS, method_label  # noqa: E402
 
@@ -80,11 +81,17 @@ def color(algorithm: str, i: int = 0, variant: str = "default") -> object:
 
 
 def _save(fig: plt.Figure, out_dir: Path, name: str) -> tuple[str, ...]:
+    """PNG + SVG of `fig`, each rendered into a temp file in `out_dir` and renamed over the target (a failed
+    render never leaves half a picture or removes the previous one). The figure is closed either way."""
     out_dir.mkdir(parents=True, exist_ok=True)
     files = (f"{name}.png", f"{name}.svg")
-    fig.savefig(out_dir / files[0], dpi=130)
-    fig.savefig(out_dir / files[1])
-    plt.close(fig)
+    try:
+        with atomic_path(out_dir / files[0]) as tmp:
+            fig.savefig(tmp, format="png", dpi=130)
+        with atomic_path(out_dir / files[1]) as tmp:
+            fig.savefig(tmp, format="svg")
+    finally:
+        plt.close(fig)
     return files
 
 

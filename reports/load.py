@@ -10,6 +10,8 @@ Unknown values stay unknown: empty CSV cells become NaN here and are printed as 
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,6 +68,8 @@ RUN_COLUMNS: tuple[str, ...] = (
     "simulated_cost_s",
     "trained_test_acc_pct",
     "error",
+    "precision",
+    "rank_scoring",
 )
 
 #: what the run's judge and its space said about the final architecture (spec.json provenance.judge and
@@ -97,6 +101,20 @@ class RunLoadError(ValueError):
     """A run directory cannot be read: no runs, malformed spec.json, unknown schema_version, wrong columns."""
 
 
+class CorruptRunError(RunLoadError):
+    """One run directory's files are truncated or damaged (spec.json not JSON or lacking keys, a CSV cut
+    mid-line, not UTF-8 or not in the schema). `load(..., skip_corrupt=True)` leaves such a run out and names
+    it in `RunSet.corrupt`; an unknown schema_version is not corruption and always stops the load."""
+
+
+@dataclass(frozen=True)
+class CorruptRun:
+    """A run directory left out of a RunSet, and why."""
+
+    run_dir: Path
+    reason: str
+
+
 @dataclass(frozen=True)
 class RunSet:
     """Everything a report needs, as tidy frames; `archs`, `records`, `rank` start with a `run_id` column;
@@ -107,6 +125,8 @@ class RunSet:
     archs: pd.DataFrame
     records: pd.DataFrame
     rank: pd.DataFrame
+    #: run directories left out because their files are damaged (only with `load(..., skip_corrupt=True)`)
+    corrupt: tuple[CorruptRun, ...] = ()
 
     @property
     def ok_runs(self) -> pd.DataFrame:
@@ -126,7 +146,8 @@ def discover(root: Path) -> list[Path]:
     if (root / SPEC_FILE).is_file():
         return [root]
     if not root.is_dir():
-        raise RunLoadError(f"{root}: no such directory")
+        what = "not a folder (give a run directory or a folder of runs)" if root.exists() else "no such directory"
+        raise RunLoadError(f"{root}: {what}")
     found = []
     for spec in root.rglob(SPEC_FILE):
         rel = spec.relative_to(root).parts[:-1]
@@ -136,14 +157,27 @@ def discover(root: Path) -> list[Path]:
     return sorted(found)
 
 
+def _no_constant(name: str) -> Any:
+    """NaN / Infinity are not JSON and the harness never writes them: a spec.json holding one is damaged."""
+    raise json.JSONDecodeError(f"{name} is not a JSON value", name, 0)
+
+
 def read_spec(run_dir: Path) -> dict[str, Any]:
+    """spec.json of a run, checked far enough that `load_run` cannot fail on it: CorruptRunError when it is
+    unreadable, not UTF-8, not JSON or lacks a key or an object; RunLoadError for an unknown schema_version."""
     path = Path(run_dir) / SPEC_FILE
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
+        doc = json.loads(path.read_bytes().decode("utf-8"), parse_constant=_no_constant)
+    except OSError as exc:
+        raise CorruptRunError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    except UnicodeDecodeError as exc:
+        raise CorruptRunError(f"{path}: damaged (byte {exc.start} is not UTF-8 text)") from None
     except json.JSONDecodeError as exc:
-        raise RunLoadError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+        raise CorruptRunError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    except RecursionError:
+        raise CorruptRunError(f"{path}: not valid JSON (nested too deeply)") from None
     if not isinstance(doc, dict):
-        raise RunLoadError(f"{path}: expected a JSON object")
+        raise CorruptRunError(f"{path}: expected a JSON object")
     version = doc.get("schema_version")
     if isinstance(version, bool) or version not in SUPPORTED_SCHEMA_VERSIONS:
         allowed = ", ".join(str(v) for v in SUPPORTED_SCHEMA_VERSIONS)
@@ -153,20 +187,65 @@ def read_spec(run_dir: Path) -> dict[str, Any]:
         )
     for key in ("run_id", "spec", "status"):
         if key not in doc:
-            raise RunLoadError(f"{path}: missing key {key!r}")
-    if not isinstance(doc["spec"], dict) or "algorithm" not in doc["spec"]:
-        raise RunLoadError(f"{path}: 'spec' must be an object with an 'algorithm'")
+            raise CorruptRunError(f"{path}: missing key {key!r}")
+    if not isinstance(doc["run_id"], str) or not doc["run_id"] or not isinstance(doc["status"], str):
+        raise CorruptRunError(f"{path}: 'run_id' and 'status' must be non-empty strings")
+    if not isinstance(doc["spec"], dict) or not isinstance(doc["spec"].get("algorithm"), str):
+        raise CorruptRunError(f"{path}: 'spec' must be an object with an 'algorithm'")
+    for key in ("provenance", "error", "outcome"):
+        if doc.get(key) is not None and not isinstance(doc[key], dict):
+            raise CorruptRunError(f"{path}: {key!r} must be an object or null")
+    extras = (doc.get("outcome") or {}).get("extras")
+    if extras is not None and not isinstance(extras, dict):
+        raise CorruptRunError(f"{path}: 'outcome.extras' must be an object or null")
+    evals = doc["spec"].get("eval_datasets")
+    if evals is not None and not (isinstance(evals, list) and all(isinstance(e, str) for e in evals)):
+        raise CorruptRunError(f"{path}: 'spec.eval_datasets' must be a list of names")
     return doc
+
+
+def _check_csv(path: Path, data: bytes, columns: tuple[str, ...]) -> str:
+    """The text of a run-record CSV, or CorruptRunError when the harness cannot have written it: empty, cut
+    mid-line (every row ends with a newline), not UTF-8, unparseable, another header, or a row with another
+    number of fields (pandas would silently pad a short row with n/a)."""
+    if not data:
+        raise CorruptRunError(f"{path}: empty (truncated; every run record starts with its header line)")
+    if not data.endswith(b"\n"):
+        raise CorruptRunError(f"{path}: truncated (the last line has no newline)")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise CorruptRunError(f"{path}: damaged (byte {exc.start} is not UTF-8 text)") from None
+    try:
+        rows = csv.reader(io.StringIO(text, newline=""))
+        header = next(rows, [])
+        if tuple(header) != columns:
+            shown = repr(header) if len(repr(header)) <= 80 else repr(header)[:77] + "..."
+            raise CorruptRunError(f"{path}: columns {shown} do not match the expected {list(columns)}")
+        for row in rows:
+            if row and len(row) != len(columns):
+                raise CorruptRunError(
+                    f"{path} line {rows.line_num}: {len(row)} fields, the schema has {len(columns)}"
+                )
+    except csv.Error as exc:
+        raise CorruptRunError(f"{path}: damaged CSV ({exc})") from None
+    return text
 
 
 def _read_table(path: Path, columns: tuple[str, ...], numeric: tuple[str, ...]) -> pd.DataFrame:
     if not path.is_file():
         return pd.DataFrame({c: pd.Series(dtype="float64" if c in numeric else "object") for c in columns})
-    frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
-    if tuple(frame.columns) != columns:
-        raise RunLoadError(f"{path}: columns {list(frame.columns)} do not match the expected {list(columns)}")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise CorruptRunError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    text = _check_csv(path, data, columns)
+    frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, na_values=[""])
     for col in numeric:
-        frame[col] = pd.to_numeric(frame[col], errors="raise")
+        try:
+            frame[col] = pd.to_numeric(frame[col], errors="raise")
+        except (ValueError, TypeError) as exc:
+            raise CorruptRunError(f"{path}: column {col} holds a value that is not a number ({exc})") from None
     return frame
 
 
@@ -216,6 +295,24 @@ def search_cost_s(records: pd.DataFrame) -> float:
         & (phases != SIMULATED_COST_PHASE)
     ]
     return float(top["value"].sum()) if not top.empty else float("nan")
+
+
+def precision_of(spec: dict[str, Any]) -> str:
+    """"bf16" for a run that opted into autocast (`amp=true`), else "fp32"."""
+    config = spec.get("config") if isinstance(spec.get("config"), dict) else {}
+    return "bf16" if config.get("amp") is True else "fp32"
+
+
+def rank_scoring_of(spec: dict[str, Any]) -> str:
+    """The BN protocol the run's rank-evaluation scores were taken under, in words (runs written before the
+    protocol existed scored in each method's native BN mode)."""
+    rank = spec.get("rank_eval") if isinstance(spec.get("rank_eval"), dict) else {}
+    if rank.get("bn") == "recalibrate":
+        return (
+            f"BN recalibrated per architecture on {rank.get('calib_images')} training images "
+            f"(batches of {rank.get('calib_batch_size')}), then eval mode"
+        )
+    return "each method's native BN mode"
 
 
 def _variant(spec: dict[str, Any]) -> str:
@@ -294,6 +391,8 @@ def load_run(run_dir: Path) -> tuple[dict[str, Any], pd.DataFrame, pd.DataFrame,
         "simulated_cost_s": simulated_cost_s(records),
         "trained_test_acc_pct": (outcome.get("extras") or {}).get("trained_test_acc_pct"),
         "error": (f"{error.get('type')}: {error.get('message')}" if error else None),
+        "precision": precision_of(spec),
+        "rank_scoring": rank_scoring_of(spec),
         **judge_facts(doc),
     }
     for frame in (records, archs, rank):
@@ -301,19 +400,34 @@ def load_run(run_dir: Path) -> tuple[dict[str, Any], pd.DataFrame, pd.DataFrame,
     return run, archs, records, rank
 
 
-def load(root: Path) -> RunSet:
-    """Load every run under `root`. Raises RunLoadError when there is none or one is unreadable."""
+def load(root: Path, *, skip_corrupt: bool = False) -> RunSet:
+    """Load every run under `root`. Raises RunLoadError when there is none or one is unreadable.
+
+    `skip_corrupt=True` (the report and check commands): a run whose files are damaged is left out and listed in
+    `RunSet.corrupt` instead, so one cut-off folder does not stop a report of the others; RunLoadError only when
+    no readable run is left. An unknown schema_version and a duplicated run id still stop the load."""
     root = Path(root)
     dirs = discover(root)
     if not dirs:
         raise RunLoadError(f"{root}: no run directories (no spec.json below it)")
     runs, archs, records, rank = [], [], [], []
+    corrupt: list[CorruptRun] = []
     for run_dir in dirs:
-        run, a, r, k = load_run(run_dir)
+        try:
+            run, a, r, k = load_run(run_dir)
+        except CorruptRunError as exc:
+            if not skip_corrupt:
+                raise
+            corrupt.append(CorruptRun(Path(run_dir), str(exc)))
+            continue
         runs.append(run)
         archs.append(a)
         records.append(r)
         rank.append(k)
+    if not runs:
+        raise RunLoadError(
+            f"{root}: no readable run directories ({len(corrupt)} corrupt, e.g. {corrupt[0].reason})"
+        )
     runs_frame = pd.DataFrame(runs, columns=[*RUN_COLUMNS, *JUDGE_COLUMNS])
     for col in ("final_params_m", "final_surrogate_percentile"):  # all-None (NB201) would stay object dtype
         runs_frame[col] = pd.to_numeric(runs_frame[col]).astype("float64")
@@ -328,4 +442,5 @@ def load(root: Path) -> RunSet:
         archs=pd.concat(archs, ignore_index=True),
         records=pd.concat(records, ignore_index=True),
         rank=pd.concat(rank, ignore_index=True),
+        corrupt=tuple(corrupt),
     )

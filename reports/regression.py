@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from reports import aggregate as agg
+from reports.atomic import atomic_write_text
 from reports.load import RunSet
 
 BASELINE_FORMAT = "nas-harness-baseline"
@@ -57,6 +58,8 @@ class CheckResult:
     comparisons: tuple[Comparison, ...]
     tolerances: dict[str, float] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
+    #: things that do not fail the check but make it weaker (e.g. another seed count than the baseline's)
+    warnings: tuple[str, ...] = ()
 
     @property
     def passed(self) -> bool:
@@ -146,9 +149,8 @@ def make_baseline(rs: RunSet, tolerances: dict[str, float] | None = None) -> dic
 
 
 def write_baseline(baseline: dict[str, Any], path: Path) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(baseline, indent=2, sort_keys=True, allow_nan=False) + "\n", encoding="utf-8")
+    """Write the baseline atomically (a failed write leaves the previous baseline whole)."""
+    atomic_write_text(Path(path), json.dumps(baseline, indent=2, sort_keys=True, allow_nan=False) + "\n")
 
 
 def _require(cond: bool, path: Path, what: str) -> None:
@@ -171,6 +173,8 @@ def read_baseline(path: Path) -> dict[str, Any]:
         raise BaselineError(f"{path}: cannot read baseline file ({exc})") from None
     except json.JSONDecodeError as exc:
         raise BaselineError(f"{path}: baseline is not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    except RecursionError:
+        raise BaselineError(f"{path}: baseline is not valid JSON (nested too deeply)") from None
     _require(isinstance(doc, dict), path, "expected a JSON object")
     _require(doc.get("format") == BASELINE_FORMAT, path, f"'format' must be {BASELINE_FORMAT!r}")
     _require(
@@ -205,7 +209,23 @@ def read_baseline(path: Path) -> dict[str, Any]:
         )
         for k in ("kendall_tau", "search_cost_s", "cost_ceiling_s"):
             _require(_is_num_or_null(e.get(k)), path, f"entries[{i}].{k} must be a number or null")
+        n = e.get("n")
+        _require(
+            n is None or (isinstance(n, int) and not isinstance(n, bool) and n >= 0),
+            path,
+            f"entries[{i}].n must be a non-negative integer",
+        )
     return doc
+
+
+def is_baseline_file(path: Path) -> bool:
+    """True when `path` holds a JSON object in the baseline format (one `baseline -o` may replace); False for
+    anything else, which is the user's file and is never overwritten."""
+    try:
+        doc = json.loads(Path(path).read_bytes().decode("utf-8"))
+    except (OSError, ValueError, RecursionError):
+        return False
+    return isinstance(doc, dict) and doc.get("format") == BASELINE_FORMAT
 
 
 def parse_tolerances(text: str) -> dict[str, float]:
@@ -287,7 +307,22 @@ def check(rs: RunSet, baseline: dict[str, Any], overrides: dict[str, float] | No
             )
     known = {tuple(e[k] for k in ENTRY_KEYS) for e in baseline["entries"]}
     notes = tuple(f"not in the baseline (not checked): {'/'.join(k)}" for k in current if k not in known)
-    return CheckResult(tuple(comps), tol, notes)
+    return CheckResult(tuple(comps), tol, notes, seed_count_warnings(current, baseline))
+
+
+def seed_count_warnings(current: dict[tuple[str, ...], dict[str, Any]], baseline: dict[str, Any]) -> tuple[str, ...]:
+    """One warning per group whose number of ok runs (seeds) differs from the baseline's: a mean over other
+    seeds can pass or fail by chance, so the comparison is weaker than it looks."""
+    out = []
+    for e in baseline["entries"]:
+        cur = current.get(tuple(e[k] for k in ENTRY_KEYS))
+        n_base = e.get("n")
+        if cur is not None and isinstance(n_base, int) and cur["n"] != n_base:
+            out.append(
+                f"{_entry_name(e)}: {cur['n']} seed(s) in this run set, {n_base} in the baseline "
+                "(means over different seeds are compared)"
+            )
+    return tuple(out)
 
 
 def _fmt(x: float | None, digits: int) -> str:
@@ -323,5 +358,6 @@ def result_json(result: CheckResult) -> dict[str, Any]:
         "passed": result.passed,
         "tolerances": result.tolerances,
         "notes": list(result.notes),
+        "warnings": list(result.warnings),
         "comparisons": [c.__dict__ for c in result.comparisons],
     }

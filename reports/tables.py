@@ -172,8 +172,9 @@ def table1(rs: RunSet, references: list[Reference] | None = None) -> list[Table]
         if judge.is_surrogate:
             tables.append(surrogate_table1(data, space, search, group_runs, judge, references))
             continue
+        eval_columns = agg.eval_columns_for(search)
         cols = ["Method", "n", f"Search cost ({unit})"]
-        cols += [f"{DATASET_LABELS.get(d, d)} {s}" for d, s in agg.EVAL_COLUMNS]
+        cols += [f"{DATASET_LABELS.get(d, d)} {s}" for d, s in eval_columns]
         cols.append(TRAINED_COLUMN)
         group_cost = cost[(cost["space"] == space) & (cost["search_dataset"] == search)]
         simulated = bool((group_cost["sim_n"] > 0).any())
@@ -193,7 +194,7 @@ def table1(rs: RunSet, references: list[Reference] | None = None) -> list[Table]
                 Cell(_fmt_cost(c["mean"], c["std"], int(c["n"]), n_runs, cost_digits)),
             ]
             vals = [float(c["mean"]) if int(c["n"]) else float("nan")]
-            for d, s in agg.EVAL_COLUMNS:
+            for d, s in eval_columns:
                 mean, std, n = _stat(
                     acc,
                     space=space,
@@ -227,6 +228,7 @@ def table1(rs: RunSet, references: list[Reference] | None = None) -> list[Table]
             f"training and without the harness's rank evaluation) / 3600, in {unit}.",
             "Bold = best per column among the measured rows only (lowest cost, highest accuracy); "
             "reference rows never take part.",
+            _precision_note(group_runs),
             f"{TRAINED_COLUMN}: test accuracy measured by `nas-harness train` runs of the final architectures "
             f"found in this directory (same space, trained on {DATASET_LABELS.get(search, search)}); n = runs "
             "whose final architecture was trained; n/a = none was.",
@@ -246,7 +248,7 @@ def table1(rs: RunSet, references: list[Reference] | None = None) -> list[Table]
             for method, frame in ref.frame.groupby("method", sort=False):
                 prefix = "[quoted] " if ref.kind == "quoted" else ""
                 row = [Cell(f"{prefix}{method} — {ref.label}"), Cell(NA), Cell(NA)]
-                for d, s in agg.EVAL_COLUMNS:
+                for d, s in eval_columns:
                     sel = frame[(frame["eval_dataset"] == d) & (frame["split"] == s)]
                     if sel.empty:
                         row.append(Cell(NA))
@@ -497,10 +499,15 @@ def rank_tables(rs: RunSet) -> list[Table]:
         return []
     tables = []
     evals = rank[["space", "search_dataset", "eval_dataset", "split"]].drop_duplicates()
-    order = {e: i for i, e in enumerate(agg.EVAL_COLUMNS)}
     evals = sorted(
         evals.itertuples(index=False),
-        key=lambda e: (e[0], e[1], (e[2], e[3]) != agg.PRIMARY_EVAL, order.get((e[2], e[3]), 99)),
+        key=lambda e: (
+            e[0],
+            e[1],
+            (e[2], e[3]) != agg.primary_eval(e[1]),
+            (e[2], e[3]) != agg.PRIMARY_EVAL,  # a CIFAR-100 search ranked only against CIFAR-10: its test first
+            {c: i for i, c in enumerate(agg.eval_columns_for(e[1]))}.get((e[2], e[3]), 99),
+        ),
     )
     for space, search, eval_ds, split in evals:
         sel = rank[
@@ -543,6 +550,7 @@ def rank_tables(rs: RunSet) -> list[Table]:
             "(owner 'all' = every arch; 'stageS/childC' = that sub-supernet's region). "
             "Values are mean ± std over runs; Archs (n) = architectures scored (mean over runs). "
             "τ is τ-b (tie-corrected).",
+            _scoring_note(rs, space, search),
         )
         title = (
             "Rank correlation: supernet score vs ground truth "
@@ -554,6 +562,25 @@ def rank_tables(rs: RunSet) -> list[Table]:
             title, notes = _surrogate_rank_labels(space, search, eval_ds, split, judge, notes)
         tables.append(Table(name=name, title=title, columns=tuple(cols), groups=(tuple(rows),), notes=notes))
     return tables
+
+
+def _scoring_note(rs: RunSet, space: str, search: str) -> str:
+    """Which BN protocol the group's supernet scores were taken under (one for every method, unless runs of
+    different protocols were mixed, which the note then says)."""
+    runs = rs.ok_runs
+    protocols = sorted(set(runs[(runs["space"] == space) & (runs["search_dataset"] == search)]["rank_scoring"]))
+    if len(protocols) == 1:
+        return f"Scoring protocol (every method): {protocols[0]}."
+    return "Scoring protocols differ between runs (compare with care): " + "; ".join(protocols) + "."
+
+
+def _precision_note(group_runs: pd.DataFrame) -> str:
+    """fp32 unless a run opted into bf16 autocast (`amp=true`); such runs are named."""
+    amp = group_runs[group_runs["precision"] != "fp32"]
+    if amp.empty:
+        return "Precision: fp32 for every run (bf16 autocast is an explicit per-run opt-in, amp=true)."
+    names = sorted({method_label(a, v) for a, v in amp[["algorithm", "variant"]].itertuples(index=False)})
+    return f"Precision: bf16 autocast (amp=true) in {len(amp)} run(s) of {', '.join(names)}; fp32 elsewhere."
 
 
 def _surrogate_rank_labels(
@@ -590,7 +617,7 @@ def ablation_tables(rs: RunSet) -> list[Table]:
         ref = next((v for v in variants if v == "default" or v.startswith("default (")), variants[0])
         variants = [ref] + [v for v in variants if v != ref]
         judge = agg.group_judge(rs, space, search)
-        evals, primary_eval, acc_cols = _ablation_evals(judge)
+        evals, primary_eval, acc_cols = _ablation_evals(judge, search)
         cols = [
             "Variant",
             "n",
@@ -635,7 +662,7 @@ def ablation_tables(rs: RunSet) -> list[Table]:
                 groups=(tuple(rows),),
                 notes=(
                     f"Δ = variant mean minus the reference variant '{ref}' mean (same columns).",
-                    _ablation_accuracy_note(judge, unit),
+                    _ablation_accuracy_note(judge, unit, search),
                 ),
             )
         )
@@ -643,17 +670,18 @@ def ablation_tables(rs: RunSet) -> list[Table]:
 
 
 def _ablation_evals(
-    judge: agg.GroupJudge,
+    judge: agg.GroupJudge, search: str
 ) -> tuple[list[tuple[str, str]], tuple[str, str], list[str]]:
     """(accuracy columns, the evaluation τ is read from, their headers) of an ablation table: the NB201 columns
     with the primary one first, or the surrogate's single target with the judge's label in its header."""
     if judge.is_surrogate:
         return [agg.SURROGATE_EVAL], agg.SURROGATE_EVAL, [surrogate_columns(judge.label)[0]]
-    evals = [agg.PRIMARY_EVAL, *[e for e in agg.EVAL_COLUMNS if e != agg.PRIMARY_EVAL]]
-    return evals, agg.PRIMARY_EVAL, [f"{DATASET_LABELS.get(d, d)} {s}" for d, s in evals]
+    primary = agg.primary_eval(search)
+    evals = [primary, *[e for e in agg.eval_columns_for(search) if e != primary]]
+    return evals, primary, [f"{DATASET_LABELS.get(d, d)} {s}" for d, s in evals]
 
 
-def _ablation_accuracy_note(judge: agg.GroupJudge, unit: str) -> str:
+def _ablation_accuracy_note(judge: agg.GroupJudge, unit: str, search: str) -> str:
     if judge.is_surrogate:
         d, s = agg.SURROGATE_EVAL
         return (
@@ -661,9 +689,11 @@ def _ablation_accuracy_note(judge: agg.GroupJudge, unit: str) -> str:
             f"score with the surrogate's prediction on the rank-eval set ({DATASET_LABELS[d]} {s}, owner 'all', "
             f"arch set 'all'); cost in {unit}."
         )
+    primary = agg.primary_eval(search)[0]
+    primary_label = DATASET_LABELS.get(primary, primary)
     return (
         "Accuracy = final architecture's ground truth (%); τ from the rank-eval set "
-        f"({DATASET_LABELS['cifar10']} test, owner 'all', arch set 'all'); cost in {unit}."
+        f"({primary_label} test, owner 'all', arch set 'all'); cost in {unit}."
     )
 
 

@@ -121,3 +121,88 @@ def test_darts_epoch_moves_alpha_and_weights(tmp_path, data, order):
     assert not torch.equal(alpha.detach(), a0)
     assert not _same(before, _state(net))
     ctx.close()
+
+
+# ---------------------------------------------------------------------- the rank-scoring protocol (issue 10)
+def _manual_recalibrated_score(net, arch, batches, calib):  # type: ignore[no-untyped-def]
+    """Reference: a fresh copy of the net, torch-style cumulative BN statistics (momentum=None on every torch BN,
+    per-batch momentum 1/t on the fused cells), then an eval-mode forward."""
+    import copy
+
+    ref = copy.deepcopy(net)
+    w = torch.nn.functional.one_hot(torch.tensor(arch.codes), 5).float()
+    layers = [m for m in ref.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    cells = [m for m in ref.modules() if hasattr(m, "running_stat_specs")]
+    for m in layers:
+        m.reset_running_stats()
+        m.momentum = None
+    for c in cells:
+        for name, (_, fill) in c.running_stat_specs().items():
+            getattr(c, name).fill_(fill)
+    ref.train()
+    with torch.no_grad():
+        for t, (x, _) in enumerate(calib, start=1):
+            for c in cells:
+                c.momentum = 1.0 / t
+            ref(x, w, w.bool())
+        ref.eval()
+        correct = sum(int((ref(x, w, w.bool()).argmax(1) == y).sum()) for x, y in batches)
+    return 100.0 * correct / sum(int(y.shape[0]) for _, y in batches)
+
+
+@pytest.mark.parametrize("track", [True, False])
+def test_recalibrated_scoring_equals_a_fresh_cumulative_recalibration(data, track):
+    from algorithms.common.scoring import score_recalibrated
+
+    net = _net(track=True)
+    net.train()
+    train_weights_epoch_free_state = _state(net)
+    batches = fixed_batches(data.held_out, 32)
+    calib = fixed_batches(data.weight, 16)
+    got = score_recalibrated(ONE_SHOT, net, ARCHS, batches, calib)
+    want = [_manual_recalibrated_score(net, a, batches, calib) for a in ARCHS]
+    assert got.tolist() == pytest.approx(want, abs=1e-9)
+    assert _same(train_weights_epoch_free_state, _state(net)), "recalibration must not change the supernet"
+    assert net.training
+
+
+def test_recalibration_works_on_cells_without_running_statistics(data):
+    """Few-shot NAS cells keep no statistics (track_running_stats=False): recalibration gives them temporary ones,
+    so the architecture is scored in eval mode, and takes them away again."""
+    from algorithms.common.scoring import score_recalibrated
+
+    net = _net(track=False)
+    names_before = sorted(n for n, _ in net.named_buffers())
+    batches = fixed_batches(data.held_out, 32)
+    calib = fixed_batches(data.weight, 16)
+    a = score_recalibrated(ONE_SHOT, net, ARCHS, batches, calib)
+    assert sorted(n for n, _ in net.named_buffers()) == names_before
+    assert all(not c.track_running_stats for c in net.modules() if hasattr(c, "running_stat_specs"))
+    batch_stats = score_single_path(ONE_SHOT, net, ARCHS, batches, bn_mode="train")
+    assert a.shape == batch_stats.shape and np.all((a >= 0) & (a <= 100))
+    b = score_recalibrated(ONE_SHOT, net, ARCHS, batches, calib)
+    assert a.tolist() == b.tolist()  # deterministic and free of side effects
+
+
+def test_score_for_rank_follows_the_context_protocol(tmp_path, data):
+    from algorithms.common.scoring import score_for_rank
+    from harness.api import ScoringProtocol
+
+    net = _net()
+    ctx = make_test_context(tmp_path, data)
+    kw = dict(native_bn_mode="train", batch_size=32, max_images=None)
+    native = score_for_rank(ONE_SHOT, net, ARCHS, ctx, **kw)
+    assert (
+        native.tolist()
+        == score_single_path(ONE_SHOT, net, ARCHS, fixed_batches(data.held_out, 32), bn_mode="train").tolist()
+    )
+    ctx.scoring = ScoringProtocol(bn="recalibrate", calib_images=32, calib_batch_size=16)
+    recal = score_for_rank(ONE_SHOT, net, ARCHS, ctx, **kw)
+    ref = [
+        _manual_recalibrated_score(
+            net, a, fixed_batches(data.held_out, 32), fixed_batches(data.weight.subset(slice(0, 32)), 16)
+        )
+        for a in ARCHS
+    ]
+    assert recal.tolist() == pytest.approx(ref, abs=1e-9)
+    ctx.close()

@@ -119,15 +119,21 @@ def test_presets_exist_and_resolve():
         build_run_spec(algorithm="random_search", space="nb201", search_dataset="cifar10", seed=1, preset="x")
 
 
-def test_run_id_covers_resolved_spec_not_device():
+def test_run_id_covers_resolved_spec_device_and_data_root():
     base = dict(algorithm="random_search", space="nb201", search_dataset="cifar10", seed=0, preset="smoke")
-    a = build_run_spec(**base)
-    assert a.run_id == build_run_spec(**base, device="cuda").run_id  # device is provenance
-    assert a.run_id == build_run_spec(**base, set_overrides={"n_samples": "20"}).run_id  # = the default
-    assert a.run_id != build_run_spec(**base, set_overrides={"n_samples": "21"}).run_id
-    assert a.run_id != build_run_spec(**{**base, "seed": 1}).run_id
-    assert a.run_id != build_run_spec(**base, set_overrides={"data.n_weight": "128"}).run_id
-    assert a.run_id != build_run_spec(**base, set_overrides={"rank_eval.n": "10"}).run_id
+    a = build_run_spec(**base, device="cpu")
+    # a --device cuda request is never answered from a CPU run (issue 11); "cuda:1" is the same device type
+    assert a.run_id != build_run_spec(**base, device="cuda").run_id
+    assert build_run_spec(**base, device="cuda:1").run_id == build_run_spec(**base, device="cuda").run_id
+    assert a.run_id == build_run_spec(**base, device="cpu", data_root="/tmp/a").run_id  # synthetic: no root
+    real = dict(base, set_overrides={"data.source": "real"}, device="cpu")
+    assert build_run_spec(**real, data_root="/tmp/a").run_id != build_run_spec(**real, data_root="/tmp/b").run_id
+    assert build_run_spec(**real, data_root="/tmp/a/").run_id == build_run_spec(**real, data_root="/tmp/a").run_id
+    assert a.run_id == build_run_spec(**base, device="cpu", set_overrides={"n_samples": "20"}).run_id  # default
+    assert a.run_id != build_run_spec(**base, device="cpu", set_overrides={"n_samples": "21"}).run_id
+    assert a.run_id != build_run_spec(**{**base, "seed": 1}, device="cpu").run_id
+    assert a.run_id != build_run_spec(**base, device="cpu", set_overrides={"data.n_weight": "128"}).run_id
+    assert a.run_id != build_run_spec(**base, device="cpu", set_overrides={"rank_eval.n": "10"}).run_id
     assert len(a.run_id) == 12 and int(a.run_id, 16) >= 0
     assert compute_run_id({"b": 1, "a": [1, 2]}, "x") == compute_run_id({"a": [1, 2], "b": 1}, "x")
 
@@ -268,15 +274,16 @@ def test_shared_nested_overrides_accepted_by_every_supernet_algorithm(name):
 def test_shared_field_names_and_defaults(name):
     cls = registry.resolve_algorithm(name)
     cfg = cls.Config()
-    expected = {  # algorithms.md defaults, one row per algorithm (weight decay, nesterov, BN running stats)
-        "darts": (5e-4, True, True),
-        "spos": (5e-4, True, True),
-        "fewshot": (1e-4, True, False),
-        "hepnas": (3e-4, False, True),
+    expected = {  # algorithms.md defaults (weight decay, nesterov, BN running stats, grad clip, data protocol)
+        "darts": (5e-4, True, True, 5.0, "nb201_official"),
+        "spos": (5e-4, True, True, 5.0, "nb201_official"),
+        "fewshot": (1e-4, True, False, 0.0, "train_half"),  # the public few-shot code clips nothing
+        "hepnas": (3e-4, False, True, 5.0, "train_half"),
     }[name]
     w, sn = cfg.weight_opt, cfg.supernet
-    assert (w.lr, w.lr_min, w.momentum, w.grad_clip) == (0.025, 0.001, 0.9, 5.0)
-    assert (w.weight_decay, w.nesterov, sn.track_running_stats) == expected
+    assert (w.lr, w.lr_min, w.momentum) == (0.025, 0.001, 0.9)
+    assert (w.weight_decay, w.nesterov, sn.track_running_stats, w.grad_clip, cfg.data_protocol) == expected
+    assert cfg.amp is False  # fp32 by default on every device
     assert (sn.C, sn.N, sn.affine) == (16, 5, False)
     assert (cfg.eval_batch_size, cfg.score_max_images, cfg.max_steps_per_epoch) == (512, None, 0)
     if name in ("darts", "hepnas"):

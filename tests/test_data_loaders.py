@@ -90,10 +90,10 @@ def test_cifar10_roundtrip_train_half(shared_nb201: Path, tmp_path: Path) -> Non
     assert d.weight.pad_value[0] == pytest.approx(-NORM_STATS["cifar10"][0][0] / NORM_STATS["cifar10"][1][0])
 
 
-def test_cifar10_official_split_needs_the_full_train_set(shared_nb201: Path, tmp_path: Path) -> None:
+def test_cifar10_official_split_needs_the_original_files(shared_nb201: Path, tmp_path: Path) -> None:
     x, y = _cifar_uint8(shared_nb201, "cifar10")
     write_cifar10(tmp_path, x, y)
-    with pytest.raises(InputError, match="outside"):
+    with pytest.raises(InputError, match="needs the original cifar10 files"):
         load_search_data("cifar10", root=tmp_path, split="nb201_official", download=False)
 
 

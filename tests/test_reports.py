@@ -306,3 +306,24 @@ def test_optimum_reference_row_equals_column_maxima_of_the_oracle() -> None:
             np.arange(15625), dataset=row.eval_dataset, split=row.split, epochs=200, seed="mean"
         ).values
         assert row.mean == pytest.approx(float(values.max()), abs=1e-4), (row.eval_dataset, row.split)
+
+
+def test_a_cifar100_search_is_judged_on_cifar100_first_and_tables_state_the_protocols(tmp_path):
+    """Issue 10: Table 1 and the rank tables of a CIFAR-100 search lead with CIFAR-100; the rank tables say which
+    BN protocol scored the supernets and Table 1 says which precision the runs used."""
+    for algorithm in ("darts", "hepnas"):
+        run_dir = make_run(tmp_path, algorithm, 0, search_dataset="cifar100")
+        doc = json.loads((run_dir / "spec.json").read_text())
+        doc["spec"]["rank_eval"].update(bn="recalibrate", calib_images=256, calib_batch_size=128)
+        doc["spec"]["config"]["amp"] = algorithm == "hepnas"
+        (run_dir / "spec.json").write_text(json.dumps(doc))
+    rs = rload.load(tmp_path)
+    (t1,) = tables.table1(rs, references=[])
+    assert t1.columns[3:5] == ("CIFAR-100 valid", "CIFAR-100 test")
+    assert any("bf16 autocast (amp=true) in 1 run(s) of hepnas" in note for note in t1.notes)
+    rank = tables.rank_tables(rs)  # the fake runs rank against CIFAR-10 test and valid: test (primary) first
+    assert "(CIFAR-10 test)" in rank[0].title and "(CIFAR-10 valid)" in rank[1].title
+    assert any("BN recalibrated per architecture on 256 training images" in note for note in rank[0].notes)
+    from reports import aggregate as agg
+
+    assert agg.primary_eval("cifar100") == ("cifar100", "test") and agg.primary_eval("cifar10") == ("cifar10", "test")

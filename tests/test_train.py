@@ -69,10 +69,13 @@ def test_resolve_device() -> None:
             train.resolve_device("cuda")
 
 
-def test_autocast_and_channels_last_are_noops_on_cpu() -> None:
-    with train.autocast("cpu"):
+def test_autocast_is_opt_in_and_channels_last_a_noop_on_cpu() -> None:
+    with train.autocast("cpu", enabled=False):
         y = torch.ones(2, 2) @ torch.ones(2, 2)
     assert y.dtype == torch.float32
+    with train.autocast("cpu", enabled=True):
+        y = torch.ones(2, 2) @ torch.ones(2, 2)
+    assert y.dtype == torch.bfloat16
     m = nn.Conv2d(3, 4, 3)
     assert train.channels_last(m, "cpu") is m
 

@@ -39,9 +39,10 @@ class SupernetConfig:
     track_running_stats: bool = True
 
     def __post_init__(self) -> None:
-        for name in ("C", "N"):
-            if getattr(self, name) < 1:
-                raise InputError(f"supernet.{name} must be >= 1, got {getattr(self, name)}")
+        for name, most in (("C", 1024), ("N", 64)):  # upper bounds: far beyond any published search network
+            value = getattr(self, name)
+            if not 1 <= value <= most:
+                raise InputError(f"supernet.{name}={value}; allowed: 1..{most}")
 
 
 def check_eval_fields(

@@ -16,8 +16,12 @@ Public API:
         The supernet's train/eval mode is restored on return. torch.no_grad; one host sync per arch.
     batch_statistics_bn(module) -> context manager used by bn_mode="train" (also for HEP-NAS selection).
     held_out_score_batches(data: SearchData, batch_size: int, max_images: int | None = None) -> list[(x, y)]
-    score_with_context(supernet, archs, ctx, *, batch_size, max_images, bn_mode) -> np.ndarray
-        score_single_path on ctx.data's held-out batches, also counting forwards and images via ctx.count.
+    score_for_rank(one_shot, supernet, archs, ctx, *, native_bn_mode, batch_size, max_images, autocast_device)
+        what every `SupernetScorer.score` calls: the run's rank-scoring protocol (`ctx.scoring`,
+        harness.api.ScoringProtocol): "recalibrate" = per-arch BN recalibration on fixed weight-half batches,
+        then eval mode (`score_recalibrated`); "native" or None = `native_bn_mode`. Counts forwards/images.
+    recalibrated_bn(module) -> context manager: fresh running-statistics buffers on every BN layer (also on
+        cells built without them), restored on exit; `recalibrate(...)` fills them for one path.
 
 Cost: score_single_path itself counts nothing; its caller adds len(archs) * len(batches) forwards.
 """
@@ -34,6 +38,7 @@ from torch import Tensor, nn
 
 from harness.spaces.base import OneShotAdapter
 
+from .buffers import restored_buffers
 from .sampling import arch_one_hot
 
 BN_MODES = ("eval", "train")
@@ -79,7 +84,7 @@ def _autocast(device: torch.device | str | None) -> contextlib.AbstractContextMa
         return contextlib.nullcontext()
     from harness.train import autocast
 
-    return autocast(device)
+    return autocast(device, enabled=True)
 
 
 @torch.no_grad()
@@ -114,6 +119,149 @@ def score_single_path(
     return scores
 
 
+# ------------------------------------------------------------------------------------------ BN recalibration
+def _bn_layers(module: nn.Module) -> list[nn.Module]:
+    """torch BatchNorm layers and fused cells that declare their statistics (`running_stat_specs`)."""
+    return [
+        m
+        for m in module.modules()
+        if isinstance(m, nn.modules.batchnorm._BatchNorm) or callable(getattr(m, "running_stat_specs", None))
+    ]
+
+
+def _stat_specs(m: nn.Module) -> dict[str, tuple[tuple[int, ...], float]]:
+    if isinstance(m, nn.modules.batchnorm._BatchNorm):
+        return {"running_mean": ((m.num_features,), 0.0), "running_var": ((m.num_features,), 1.0)}
+    return m.running_stat_specs()  # type: ignore[operator,no-any-return]
+
+
+@contextlib.contextmanager
+def recalibrated_bn(module: nn.Module) -> Iterator[list[nn.Module]]:
+    """Inside: every BN layer of `module` tracks running statistics in fresh buffers (zeros / ones), whatever it
+    was built with, so `recalibrate` can fill them; on exit the layers get back their own buffers (or none),
+    flags, momenta and train/eval modes, untouched. Yields the BN layers."""
+    layers = _bn_layers(module)
+    device = next(module.parameters()).device
+    saved = []
+    for m in layers:
+        own = {name: m._buffers.get(name, _ABSENT) for name in _stat_specs(m)}
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            own["num_batches_tracked"] = m._buffers.get("num_batches_tracked", _ABSENT)
+        saved.append((m, m.track_running_stats, m.momentum, own))
+    modes = [(m, m.training) for m in module.modules()]
+    try:
+        for m in layers:
+            for name, (shape, fill) in _stat_specs(m).items():
+                fresh = torch.full(shape, fill, dtype=torch.float32, device=device)
+                if name in m._buffers:
+                    m._buffers[name] = fresh
+                else:
+                    m.register_buffer(name, fresh, persistent=False)
+            if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                m._buffers["num_batches_tracked"] = torch.zeros((), dtype=torch.long, device=device)
+            m.track_running_stats = True
+        yield layers
+    finally:
+        for m, flag, momentum, own in saved:
+            for name, tensor in own.items():
+                if tensor is _ABSENT:
+                    del m._buffers[name]
+                else:
+                    m._buffers[name] = tensor
+            m.track_running_stats = flag
+            m.momentum = momentum
+        for m, t in modes:
+            m.train(t)
+
+
+_ABSENT: Any = object()
+
+
+def recalibrate(
+    module: nn.Module, layers: Sequence[nn.Module], w: Tensor, m: Tensor, calib: Sequence[tuple[Tensor, Tensor]]
+) -> None:
+    """Inside `recalibrated_bn`: reset the statistics and recompute them for path (w, m) as a cumulative
+    average over the calibration batches (momentum 1/t on the t-th batch, torch's momentum=None rule), then
+    leave `module` in eval mode. No gradients."""
+    for layer in layers:
+        for name, (_, fill) in _stat_specs(layer).items():
+            layer._buffers[name].fill_(fill)
+    module.train()
+    with torch.no_grad():
+        for t, (x, _) in enumerate(calib, start=1):
+            for layer in layers:
+                layer.momentum = 1.0 / t
+            module(x, w, m)
+    module.eval()
+
+
+@torch.no_grad()
+def score_recalibrated(
+    one_shot: OneShotAdapter,
+    supernet: nn.Module,
+    archs: Sequence[Any],
+    batches: Sequence[tuple[Tensor, Tensor]],
+    calib: Sequence[tuple[Tensor, Tensor]],
+    *,
+    autocast_device: torch.device | str | None = None,
+) -> np.ndarray:
+    """% held-out top-1 of each arch's path after recalibrating every BN on `calib` for that path (eval mode)."""
+    batches, calib = list(batches), list(calib)
+    if not batches or not calib:
+        raise ValueError("score_recalibrated needs scoring and calibration batches")
+    total = sum(int(y.shape[0]) for _, y in batches)
+    device = batches[0][0].device
+    scores = np.empty(len(archs), dtype=np.float64)
+    with recalibrated_bn(supernet) as layers, _autocast(autocast_device):
+        for i, arch in enumerate(archs):
+            w = arch_one_hot(one_shot, arch, device)
+            m = w.bool()
+            recalibrate(supernet, layers, w, m, calib)
+            correct = torch.zeros((), dtype=torch.int64, device=device)
+            for x, y in batches:
+                correct += (supernet(x, w, m).argmax(dim=1) == y).sum()
+            scores[i] = 100.0 * int(correct) / total
+    return scores
+
+
+def calibration_batches(data: Any, images: int, batch_size: int) -> list[tuple[Tensor, Tensor]]:
+    """The fixed BN-calibration batches: the first `images` weight-half images, un-augmented."""
+    from harness.data import fixed_batches
+
+    weight = data.weight
+    return fixed_batches(weight.subset(slice(0, min(images, len(weight)))), batch_size)
+
+
+def score_for_rank(
+    one_shot: OneShotAdapter,
+    supernet: nn.Module,
+    archs: Sequence[Any],
+    ctx: Any,
+    *,
+    native_bn_mode: str,
+    batch_size: int,
+    max_images: int | None,
+    autocast_device: torch.device | str | None = None,
+) -> np.ndarray:
+    """Scores for the harness's rank-correlation set under the run's protocol (`ctx.scoring`; see module doc).
+    The supernet's buffers and modes are the same after the call as before."""
+    protocol = getattr(ctx, "scoring", None)
+    batches = held_out_score_batches(ctx.data, batch_size, max_images)
+    n_img = sum(int(y.shape[0]) for _, y in batches)
+    if protocol is None or protocol.bn == "native":
+        with restored_buffers(supernet):
+            scores = score_single_path(
+                one_shot, supernet, archs, batches, bn_mode=native_bn_mode, autocast_device=autocast_device
+            )
+        ctx.count(forwards=len(archs) * len(batches), images=len(archs) * n_img)
+        return scores
+    calib = calibration_batches(ctx.data, protocol.calib_images, protocol.calib_batch_size)
+    scores = score_recalibrated(one_shot, supernet, archs, batches, calib, autocast_device=autocast_device)
+    c_img = sum(int(y.shape[0]) for _, y in calib)
+    ctx.count(forwards=len(archs) * (len(batches) + len(calib)), images=len(archs) * (n_img + c_img))
+    return scores
+
+
 def held_out_score_batches(
     data: Any, batch_size: int, max_images: int | None = None
 ) -> list[tuple[Tensor, Tensor]]:
@@ -126,21 +274,3 @@ def held_out_score_batches(
             raise ValueError("max_images must be >= 1")
         images = images.subset(slice(0, min(max_images, len(images))))
     return fixed_batches(images, batch_size)
-
-
-def score_with_context(
-    one_shot: OneShotAdapter,
-    supernet: nn.Module,
-    archs: Sequence[Any],
-    ctx: Any,
-    *,
-    batch_size: int,
-    max_images: int | None,
-    bn_mode: str,
-) -> np.ndarray:
-    """score_single_path on ctx.data's held-out batches; counts forwards and images in the current phase."""
-    batches = held_out_score_batches(ctx.data, batch_size, max_images)
-    scores = score_single_path(one_shot, supernet, archs, batches, bn_mode=bn_mode, autocast_device=ctx.device)
-    n_img = sum(int(y.shape[0]) for _, y in batches)
-    ctx.count(forwards=len(archs) * len(batches), images=len(archs) * n_img)
-    return scores

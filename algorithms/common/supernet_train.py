@@ -28,10 +28,11 @@ Public API:
         alone (derive_seed(seed, "supernet_init")), so a seed gives every method the same initial supernet
         (same size), identical on every device.
     generator_states(ctx, purposes) -> dict[str, Tensor]; restore_generators(ctx, states) -> None  (resume)
-    check_split(data, search_split, name) -> None   (InputError when real data was split otherwise)
+    check_split(data, data_protocol, name) -> None  (InputError when real data was split otherwise)
     capped(stream, max_steps) -> iterable: one epoch of `stream`, its first `max_steps` batches (0 = all);
     capped_len(stream, max_steps) -> int: how many batches that epoch has (config `max_steps_per_epoch`)
-Both loops use harness.train.autocast(ctx.device) (bf16 on CUDA, no-op on CPU) and call supernet.train().
+Both loops take `amp` (a run's explicit opt-in: bf16 autocast of the forward passes on ctx.device; default fp32;
+never DARTS' second-order step, see bilevel) and call supernet.train().
 """
 
 from __future__ import annotations
@@ -83,9 +84,10 @@ def _weight_step(
     params: list[Tensor],
     grad_clip: float,
     device: Any,
+    amp: bool,
 ) -> tuple[Tensor, Tensor]:
     optimizer.zero_grad(set_to_none=True)
-    with autocast(device):
+    with autocast(device, enabled=amp):
         logits = supernet(x, op_weights, active_mask)
     loss = F.cross_entropy(logits.float(), y)
     sgd_step(loss, optimizer, params, grad_clip)
@@ -132,6 +134,7 @@ def train_weights_epoch(
     stage: int | None = None,
     child: int | None = None,
     log: bool = True,
+    amp: bool = False,
 ) -> EpochStats:
     """One weight-training epoch with op weights drawn per step from `op_weights_fn` (module docstring)."""
     supernet.train()
@@ -141,7 +144,7 @@ def train_weights_epoch(
     for x, y in stream:
         op_weights, active_mask = op_weights_fn()
         loss, corr = _weight_step(
-            supernet, x, y, op_weights, active_mask, optimizer, params, grad_clip, ctx.device
+            supernet, x, y, op_weights, active_mask, optimizer, params, grad_clip, ctx.device, amp
         )
         tally.add(loss, corr, int(y.shape[0]))
     stats = tally.stats()
@@ -181,6 +184,7 @@ def train_darts_epoch(
     child: int | None = None,
     log: bool = True,
     train_alpha: bool = True,
+    amp: bool = False,
 ) -> EpochStats:
     """One DARTS epoch: alpha step on a held-out batch, then weight step on a weight batch (see module)."""
     if order not in (1, 2):
@@ -204,13 +208,13 @@ def train_darts_epoch(
                 order=order,
                 train_batch=(x, y),
                 weight_optimizer=weight_optimizer,
-                autocast_device=ctx.device,
+                autocast_device=ctx.device if amp else None,
             )
             alpha_loss_sum += a_loss.double()
             held_images += int(yv.shape[0])
         op_weights = masked_softmax(alpha, mask).detach()
         loss, corr = _weight_step(
-            supernet, x, y, op_weights, mask, weight_optimizer, params, grad_clip, ctx.device
+            supernet, x, y, op_weights, mask, weight_optimizer, params, grad_clip, ctx.device, amp
         )
         tally.add(loss, corr, int(y.shape[0]))
     stats = tally.stats(float(alpha_loss_sum) / max(tally.steps, 1) if train_alpha else None)
@@ -265,12 +269,15 @@ def restore_generators(ctx: Any, states: dict[str, Tensor]) -> None:
         ctx.torch_generator(p).set_state(s.to("cpu", torch.uint8))
 
 
-def check_split(data: Any, search_split: str, name: str) -> None:
-    """InputError unless real data was split as the config says (synthetic data has no split)."""
+def check_split(data: Any, data_protocol: str, name: str) -> None:
+    """InputError unless real data was split as the config's data protocol says (synthetic data has no split)."""
+    from harness.api import protocol_split
+
     if getattr(data, "source", None) == "real":
         parts = str(data.identity).split(":")
-        if len(parts) >= 2 and parts[1] != search_split:
+        expected = protocol_split(data_protocol)
+        if len(parts) >= 2 and parts[1] != expected:
             raise InputError(
-                f"{name} search_split={search_split!r} but the data is split {parts[1]!r}; "
-                f"set the preset's data split or {name}.search_split to match"
+                f"{name} data_protocol={data_protocol!r} needs data split {expected!r} but the data is split "
+                f"{parts[1]!r}; set {name}.data_protocol or data.split to match"
             )

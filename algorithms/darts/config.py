@@ -13,6 +13,8 @@ from harness.train import AdamConfig, SGDConfig
 
 __all__ = ["AdamConfig", "Config", "SGDConfig", "SupernetConfig"]
 
+DATA_PROTOCOLS = ("nb201_official", "train_half")
+
 
 @dataclass(frozen=True)
 class Config:
@@ -39,21 +41,25 @@ class Config:
     max_steps_per_epoch: int = 0  # 0 = full epochs; >0 caps weight batches per epoch (smoke runs only)
     # Which search split the data must come from. AutoDL's NB201 baselines use "nb201_official"; the harness
     # default is the public DARTS/GM-NAS index split "train_half" (algorithms.md §1). Checked on real data.
-    search_split: str = "train_half"
+    # AutoDL's NB201 protocol (algorithms.md §1, §5): CIFAR-10 official cifar-split.txt halves; CIFAR-100 and
+    # ImageNet16-120 the whole training set for weights, alpha batches from the x-valid half of the test set.
+    # The DARTS space (quark0/darts, train_portion 0.5): "train_half", set by the preset's [spaces.darts] section.
+    data_protocol: str = "nb201_official"
     batch_sampling: str = "epoch"  # "fresh_iter" reproduces next(iter(loader)) per step (§9 #13)
     alpha_augment: bool = True  # alpha steps read the held-out half with crop/flip (DARTS convention, §9 #9)
     # SupernetScorer: single-path held-out top-1 on fixed, un-augmented batches
     score_bn_mode: str = "eval"
     eval_batch_size: int = 512  # scoring forwards only
     score_max_images: int | None = None  # first held-out images a scored arch sees; None: the whole half
+    amp: bool = False  # opt-in bf16 autocast of the first-order forwards; the second-order step stays fp32
 
     def __post_init__(self) -> None:
         if self.order not in (1, 2):
             raise InputError(f"darts order={self.order!r}: allowed 1 (first order) or 2 (second order)")
         if self.epochs < 1 or self.batch_size < 1:
             raise InputError("darts epochs and batch_size must be >= 1")
-        if self.search_split not in ("train_half", "nb201_official"):
-            raise InputError(f"darts search_split={self.search_split!r}: allowed train_half, nb201_official")
+        if self.data_protocol not in DATA_PROTOCOLS:
+            raise InputError(f"darts data_protocol={self.data_protocol!r}: allowed {', '.join(DATA_PROTOCOLS)}")
         if self.batch_sampling not in ("epoch", "fresh_iter"):
             raise InputError(f"darts batch_sampling={self.batch_sampling!r}: allowed epoch, fresh_iter")
         if self.score_bn_mode not in ("eval", "train"):

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from algorithms.common.alpha import derive, full_mask, init_alpha, masked_softmax
-from algorithms.common.scoring import score_with_context
+from algorithms.common.scoring import score_for_rank
 from algorithms.common.supernet_train import (
     build_supernet,
     capped,
@@ -55,7 +55,7 @@ class Darts:
     def search(self, space: SearchSpace, ctx: RunContext) -> SearchOutcome:
         cfg = self.config
         data = ctx.data
-        check_split(data, cfg.search_split, self.name)
+        check_split(data, cfg.data_protocol, self.name)
         one_shot = self.one_shot = space.one_shot
         enumeration = space.enumeration
         device = ctx.device
@@ -127,6 +127,7 @@ class Darts:
                     order=cfg.order,
                     log_phase="supernet",
                     step_offset=epoch * steps_per_epoch,
+                    amp=cfg.amp,
                 )
                 step = (epoch + 1) * steps_per_epoch
                 derived = derive(one_shot, alpha, mask)
@@ -176,7 +177,7 @@ class Darts:
             extras={
                 "order": cfg.order,
                 "track_running_stats": sn.track_running_stats,
-                "search_split": cfg.search_split,
+                "data_protocol": cfg.data_protocol,
                 "data_identity": str(data.identity),
                 "epochs": cfg.epochs,
                 "alpha_final": alpha.detach().cpu().tolist(),
@@ -187,17 +188,18 @@ class Darts:
 
     # -------------------------------------------------------------------------------- SupernetScorer
     def score(self, archs: Sequence[Arch], ctx: RunContext) -> tuple[np.ndarray, list[str]]:
-        """Single-path held-out top-1 (%) of each arch with the trained supernet (one-hot op weights)."""
+        """Held-out single-path top-1 (%) of each arch (trained supernet), under the run's rank-scoring protocol."""
         if self.supernet is None:
             raise RuntimeError("Darts.score called before search")
         cfg = self.config
-        scores = score_with_context(
+        scores = score_for_rank(
             self.one_shot,
             self.supernet,
             archs,
             ctx,
+            native_bn_mode=cfg.score_bn_mode,
             batch_size=cfg.eval_batch_size,
             max_images=cfg.score_max_images,
-            bn_mode=cfg.score_bn_mode,
+            autocast_device=ctx.device if cfg.amp else None,
         )
         return scores, ["supernet"] * len(archs)

@@ -14,12 +14,16 @@ Steps and their cost phases:
 * The final arch is the best-scoring candidate over all children (first maximum wins, children in op order).
 
 Scoring rule (SupernetScorer): each arch is scored by the child whose region contains it, i.e. the child of
-its op on the split edge (owner "stage1/child{k}", the one split stage), with the same proxy as the search.
+its op on the split edge (owner "stage1/child{k}", the one split stage), under the run's rank-scoring protocol
+(`ctx.scoring`; "native" = the search's proxy, BN per `score_bn_mode`).
+
+Data: the held-out images are whatever the run's data protocol made them (`data_protocol="public"`: the test
+set, as the released score files; default: the held-out half of the training set).
 """
 
 from __future__ import annotations
 
-import contextlib
+import json
 import time
 from collections.abc import Sequence
 from typing import Any, ClassVar
@@ -33,8 +37,8 @@ from algorithms.common.alpha import full_mask
 from algorithms.common.buffers import restored_buffers
 from algorithms.common.partition import SupernetState, edge_partitions, spawn_child
 from algorithms.common.sampling import sample_arch, sample_path_weights
-from algorithms.common.scoring import held_out_score_batches, score_single_path
-from algorithms.common.supernet_train import build_supernet
+from algorithms.common.scoring import held_out_score_batches, score_for_rank, score_single_path
+from algorithms.common.supernet_train import build_supernet, check_split, generator_states, restore_generators
 from harness.api import Arch, RunContext, SearchOutcome, StageOutcome, SubSupernetOutcome
 from harness.errors import InputError
 from harness.spaces.base import SearchSpace, SinglePathAdapter
@@ -81,8 +85,11 @@ class FewShot:
         child: int | None,
         step: int,
         amp_device: torch.device | None,
+        start: int = 0,
+        on_epoch: Any = None,
     ) -> int:
-        """Uniform single-path training inside `state.mask` for `epochs`, cosine lr over those epochs."""
+        """Uniform single-path training inside `state.mask` for epochs `start`..`epochs`-1, cosine lr over the
+        `epochs`; `on_epoch(epochs_done, step)` after each (the checkpoint)."""
         from harness.train import autocast, path_cosine_lr, set_lr, sgd_step
 
         cfg = self.config
@@ -90,7 +97,7 @@ class FewShot:
         net = state.supernet
         params = [p for p in net.parameters() if p.requires_grad]
         gen = ctx.torch_generator(f"paths/{phase}/{child}")
-        for epoch in range(epochs):
+        for epoch in range(start, epochs):
             net.train()
             lr = path_cosine_lr(epoch, max(1, epochs), cfg.weight_opt.lr, cfg.weight_opt.lr_min)
             set_lr(state.w_opt, lr)
@@ -107,7 +114,7 @@ class FewShot:
                     reject_disconnected=cfg.reject_disconnected,
                 )
                 state.w_opt.zero_grad(set_to_none=True)
-                with autocast(amp_device) if amp_device is not None else contextlib.nullcontext():
+                with autocast(amp_device, enabled=amp_device is not None):
                     logits = net(x, w, w.bool()).float()
                 loss = F.cross_entropy(logits, y)
                 sgd_step(loss, state.w_opt, params, cfg.weight_opt.grad_clip)
@@ -125,6 +132,8 @@ class FewShot:
                 train_loss=total / max(1, steps),
                 lr=lr,
             )
+            if on_epoch is not None:
+                on_epoch(epoch + 1, step)
         return step
 
     def _candidates(self, ctx: RunContext, child: SupernetState, mask: Any, rng: Any, k: int) -> list[Arch]:
@@ -173,9 +182,7 @@ class FewShot:
                 bn_mode=self.config.score_bn_mode,
                 autocast_device=amp_device,
             )
-        ctx.count(
-            forwards=len(archs) * len(batches), images=len(archs) * sum(int(y.shape[0]) for _, y in batches)
-        )
+        ctx.count(forwards=len(archs) * len(batches), images=len(archs) * sum(int(y.shape[0]) for _, y in batches))
         return scores
 
     # ---------------------------------------------------------------------------------------------------
@@ -189,8 +196,9 @@ class FewShot:
             raise InputError(
                 f"fewshot.split_edge={cfg.split_edge}; space {space.name!r} has edges 0..{one_shot.num_edges - 1}"
             )
+        check_split(ctx.data, cfg.data_protocol, self.name)
         device = torch.device(ctx.device)
-        amp_device = device if (cfg.amp and device.type == "cuda") else None
+        amp_device = device if cfg.amp else None
         sgd = cfg.weight_opt
         sn = cfg.supernet
         net = build_supernet(
@@ -206,37 +214,61 @@ class FewShot:
             supernet=net, mask=full_mask(one_shot, device, cfg.exclude_ops), w_opt=make_sgd(net.parameters(), sgd)
         )
         stream = self._stream(ctx)
-        step = 0
+        parts = edge_partitions(oneshot.mask, cfg.split_edge)
+        resume = _Resume.load(ctx, space)
+        pos = resume.pos
+        step = resume.step
+        if resume.found:
+            _load_state(oneshot, resume.oneshot)
+            restore_generators(ctx, resume.generators)
+            ctx.numpy_rng("candidates").bit_generator.state = resume.numpy_state
+
+        def save(pos: dict[str, Any], step: int) -> None:
+            _Resume.save(ctx, pos, step, oneshot, self._children, subs_best, candidates, child_cost, oneshot_s,
+                         parts=len(parts))  # fmt: skip
+
+        subs_best: list[tuple[Arch, float]] = list(resume.subs_best)
+        candidates: list[tuple[Arch, float]] = list(resume.candidates)
+        child_cost: list[dict[str, float]] = list(resume.child_cost)
+        oneshot_s = resume.oneshot_s
+        self._children = []
         t0 = time.perf_counter()
-        with ctx.phase("oneshot"):
-            step = self._train(
-                ctx,
-                oneshot,
-                cfg.oneshot_epochs,
-                stream,
-                phase="oneshot",
-                child=None,
-                step=step,
-                amp_device=amp_device,
-            )
-        oneshot_s = time.perf_counter() - t0
+        if pos["phase"] == "oneshot":
+            with ctx.phase("oneshot"):
+                step = self._train(
+                    ctx,
+                    oneshot,
+                    cfg.oneshot_epochs,
+                    stream,
+                    phase="oneshot",
+                    child=None,
+                    step=step,
+                    amp_device=amp_device,
+                    start=pos["epochs_done"],
+                    on_epoch=lambda done, st: save({"phase": "oneshot", "child": 0, "epochs_done": done}, st),
+                )
+            oneshot_s += time.perf_counter() - t0
         self._oneshot = oneshot
 
         with ctx.phase("transfer"):
-            parts = edge_partitions(oneshot.mask, cfg.split_edge)
             children = []
-            for p in parts:
+            for k, p in enumerate(parts):
                 child = spawn_child(oneshot, p.mask, inherit_optimizers=False)
                 child.w_opt = make_sgd(child.supernet.parameters(), sgd)  # fresh optimizer and schedule
+                if resume.found and pos["phase"] == "child":
+                    _load_state(child, resume.children[k])
                 children.append(child)
         self._children = children
+        if pos["phase"] == "oneshot":
+            pos = {"phase": "child", "child": 0, "epochs_done": 0}
+            save(pos, step)
 
         batches = self._score_batches(ctx)
         rng = ctx.numpy_rng("candidates")
-        subs_best: list[tuple[Arch, float]] = []
-        candidates: list[tuple[Arch, float]] = []
-        child_cost: list[dict[str, float]] = []
         for k, (p, child) in enumerate(zip(parts, children, strict=True)):
+            if k < pos["child"]:
+                continue  # trained and searched before the resume
+            start = pos["epochs_done"] if k == pos["child"] else 0
             c0 = time.perf_counter()
             with ctx.phase(f"child{k}"):
                 with ctx.phase("train"):
@@ -249,6 +281,8 @@ class FewShot:
                         child=k,
                         step=step,
                         amp_device=amp_device,
+                        start=start,
+                        on_epoch=lambda done, st, k=k: save({"phase": "child", "child": k, "epochs_done": done}, st),
                     )
                 with ctx.phase("search"):
                     region = self._candidates(ctx, child, p.mask, rng, k)
@@ -272,6 +306,7 @@ class FewShot:
                     "candidates": float(len(region)),
                 }
             )
+            save({"phase": "child", "child": k + 1, "epochs_done": 0}, step)
         pick = 0
         for k, (_, s) in enumerate(subs_best):
             if s > subs_best[pick][1]:
@@ -318,8 +353,7 @@ class FewShot:
                 "split_edge": cfg.split_edge,
                 "oneshot_wall_s": oneshot_s,
                 "child_best": [
-                    {"child": k, "arch": a.to_str(), "held_out_acc_pct": s}
-                    for k, (a, s) in enumerate(subs_best)
+                    {"child": k, "arch": a.to_str(), "held_out_acc_pct": s} for k, (a, s) in enumerate(subs_best)
                 ],
                 "supernet_epochs": cfg.oneshot_epochs + cfg.child_epochs * len(parts),
             },
@@ -331,7 +365,7 @@ class FewShot:
             raise RuntimeError("score() needs a finished search")
         cfg = self.config
         device = torch.device(ctx.device)
-        amp_device = device if (cfg.amp and device.type == "cuda") else None
+        amp_device = device if cfg.amp else None
         owners: list[str] = []
         owner_idx: list[int] = []
         for a in archs:
@@ -344,13 +378,95 @@ class FewShot:
             owners.append(f"stage1/child{k}")
             owner_idx.append(k)
         scores = np.empty(len(archs), dtype=np.float64)
-        batches = self._score_batches(ctx)
         with ctx.phase("score"):
             for k, child in enumerate(self._children):
                 idx = [i for i, o in enumerate(owner_idx) if o == k]
                 if idx:
-                    scores[idx] = self._score(ctx, child, [archs[i] for i in idx], batches, amp_device)
+                    scores[idx] = score_for_rank(
+                        self.one_shot,
+                        child.supernet,
+                        [archs[i] for i in idx],
+                        ctx,
+                        native_bn_mode=cfg.score_bn_mode,
+                        batch_size=cfg.eval_batch_size,
+                        max_images=cfg.score_max_images,
+                        autocast_device=amp_device,
+                    )
         return scores, owners
+
+
+CKPT = "fewshot"
+
+
+def _state_dict(state: SupernetState) -> dict[str, Any]:
+    assert state.w_opt is not None
+    return {"supernet": state.supernet.state_dict(), "w_opt": state.w_opt.state_dict()}
+
+
+def _load_state(state: SupernetState, saved: dict[str, Any]) -> None:
+    assert state.w_opt is not None
+    state.supernet.load_state_dict(saved["supernet"])
+    state.w_opt.load_state_dict(saved["w_opt"])
+
+
+def _generator_purposes(parts: int) -> list[str]:
+    return ["weight", "paths/oneshot/None", *[f"paths/child/{k}" for k in range(parts)],
+            *[f"candidates/child{k}" for k in range(parts)]]  # fmt: skip
+
+
+class _Resume:
+    """The few-shot checkpoint ("fewshot", saved after every epoch and every child's search): position, step,
+    the one-shot and every child's weights and optimizer, all RNG streams, and what the finished children found
+    (architectures as text). A run killed at any point resumes to the same records and outcome (CPU)."""
+
+    def __init__(self, state: dict[str, Any] | None, space: SearchSpace) -> None:
+        self.found = state is not None
+        state = state or {}
+        self.pos: dict[str, Any] = dict(state.get("pos", {"phase": "oneshot", "child": 0, "epochs_done": 0}))
+        self.step = int(state.get("step", 0))
+        self.oneshot = state.get("oneshot")
+        self.children = state.get("children", [])
+        self.generators = state.get("generators", {})
+        self.numpy_state = json.loads(state["numpy"]) if "numpy" in state else None
+        parse = space.values.parse
+        self.subs_best = [(parse(a), float(v)) for a, v in state.get("subs_best", [])]
+        self.candidates = [(parse(a), float(v)) for a, v in state.get("candidates", [])]
+        self.child_cost = [dict(c) for c in state.get("child_cost", [])]
+        self.oneshot_s = float(state.get("oneshot_s", 0.0))
+
+    @classmethod
+    def load(cls, ctx: RunContext, space: SearchSpace) -> _Resume:
+        return cls(ctx.load_checkpoint(CKPT), space)
+
+    @staticmethod
+    def save(
+        ctx: RunContext,
+        pos: dict[str, Any],
+        step: int,
+        oneshot: SupernetState,
+        children: list[SupernetState],
+        subs_best: list[tuple[Arch, float]],
+        candidates: list[tuple[Arch, float]],
+        child_cost: list[dict[str, float]],
+        oneshot_s: float,
+        *,
+        parts: int,
+    ) -> None:
+        ctx.save_checkpoint(
+            CKPT,
+            {
+                "pos": pos,
+                "step": step,
+                "oneshot": _state_dict(oneshot),
+                "children": [_state_dict(c) for c in children],
+                "generators": generator_states(ctx, _generator_purposes(parts)),
+                "numpy": json.dumps(ctx.numpy_rng("candidates").bit_generator.state),
+                "subs_best": [[a.to_str(), v] for a, v in subs_best],
+                "candidates": [[a.to_str(), v] for a, v in candidates],
+                "child_cost": child_cost,
+                "oneshot_s": oneshot_s,
+            },
+        )
 
 
 __all__ = ["FewShot"]

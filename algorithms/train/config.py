@@ -45,6 +45,7 @@ class Config:
     eval_batch_size: int = 256
     max_steps_per_epoch: int = 0  # 0 = full epochs; > 0 caps the training batches per epoch (smoke runs)
     eval_max_images: int = 0  # 0 = the whole test set; > 0 = its first images (smoke runs)
+    data_protocol: str = "train_test"  # train on the whole training set, measure on the test set (the only one)
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 1 or self.eval_batch_size < 1:
@@ -58,5 +59,7 @@ class Config:
                 raise InputError(f"train {name}={value}; allowed: 0 <= value < 1")
         if not self.auxiliary_weight >= 0.0:
             raise InputError(f"train auxiliary_weight={self.auxiliary_weight}; allowed: >= 0")
+        if self.data_protocol != "train_test":
+            raise InputError(f"train data_protocol={self.data_protocol!r}; allowed: train_test")
         if self.cutout < 0 or self.max_steps_per_epoch < 0 or self.eval_max_images < 0:
             raise InputError("train cutout, max_steps_per_epoch and eval_max_images must be >= 0")

@@ -1,4 +1,5 @@
-"""Options shared by the commands that launch runs (search, run, compare, ablate). Not a command itself."""
+"""Options shared by the commands (output paths; --set / --device / --data-root of the commands that launch runs).
+Not a command itself."""
 
 from __future__ import annotations
 
@@ -11,6 +12,15 @@ def out_folder(text: str) -> Path:
     """argparse type of --out / -o folders: a non-empty path (an empty one would mean the current folder)."""
     if not text.strip():
         raise argparse.ArgumentTypeError("must name a folder (an empty value would write into the current one)")
+    return Path(text)
+
+
+def out_file(text: str) -> Path:
+    """argparse type of -o files: a non-empty path that does not end in a folder separator."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("must name a file (got an empty value)")
+    if text.endswith(("/", "\\")) or Path(text).name in ("", ".", ".."):
+        raise argparse.ArgumentTypeError(f"{text!r} names a folder; name the file to write")
     return Path(text)
 
 
@@ -35,10 +45,14 @@ def execute_and_report(spec: Any, out: Path, *, command: str, as_json: bool) -> 
     summary = summarize(result.run_dir)
     print(json.dumps(summary, indent=2, allow_nan=False) if as_json else format_text(summary))
     if result.status != "ok":
+        from harness.cli import one_line
+
         err = result.error or {}
+        message = one_line(f"{err.get('type')}: {err.get('message')}")
+        if len(message) > 300:  # the whole message and its traceback are in spec.json
+            message = message[:297] + "..."
         print(
-            f"nas-harness {command}: run failed: {err.get('type')}: {err.get('message')} "
-            f"(traceback in {result.run_dir / 'spec.json'})",
+            f"nas-harness {command}: run failed: {message} (traceback in {result.run_dir / 'spec.json'})",
             file=sys.stderr,
         )
         return 1

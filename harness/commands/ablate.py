@@ -6,7 +6,9 @@ variant name is recorded in each run's spec (`variant`, e.g. "smd=mutual"; the a
 "default (smd=both)") so reports can group by it and take the default as the reference of the deltas.
 
 Studies (algorithms.md §2): smd = none | teacher | mutual | both (partition fixed by preset / --set);
-partition = gm | exhaustive (smd fixed). Exit 0 when every run is ok, 1 when any failed, 2 on bad input.
+partition = gm | exhaustive (smd fixed); lr_schedule = public_code (the released periodic cosine, the
+default) | path_cosine (monotone over the selected path). Exit 0 when every run is ok, 1 when any failed, 2 on
+bad input.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ ALGORITHM = "hepnas"
 STUDIES: dict[str, tuple[str, tuple[str, ...]]] = {
     "smd": ("smd", ("none", "teacher", "mutual", "both")),
     "partition": ("partition", ("gm", "exhaustive")),
+    "lr_schedule": ("lr_schedule", ("public_code", "path_cosine")),
 }
 
 
@@ -41,8 +44,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seeds", default="0", metavar="S1,S2,...", help="comma-separated seeds (default 0)")
     p.add_argument("--out", required=True, type=out_folder, metavar="DIR")
     add_run_options(p, set_help="typed override applied to every run (not the studied key)")
-    p.add_argument("--dry-run", action="store_true", help="list the runs (run ids, variants) without running")
-    p.add_argument("--json", action="store_true", help="print the run summaries as a JSON list")
+    p.add_argument(
+        "--dry-run", action="store_true", help="print each planned run's resolved spec without running anything"
+    )
+    p.add_argument("--json", action="store_true", help="print the run summaries (or the --dry-run plan) as JSON")
     p.set_defaults(func=run)
 
 
@@ -85,9 +90,10 @@ def run(args: argparse.Namespace) -> int:
     import json
     import sys
 
+    from harness.commands._plan import print_plan
     from harness.commands.status import format_text, summarize
     from harness.config import parse_set_args
-    from harness.runner import expand_grid, run_dir_for, run_specs
+    from harness.runner import expand_grid, run_specs
 
     seeds = parse_seeds(args.seeds)
     points = grid_points(args.study, seeds)
@@ -105,12 +111,7 @@ def run(args: argparse.Namespace) -> int:
         data_root=str(args.data_root) if args.data_root else None,
     )
     if args.dry_run:
-        for spec in specs:
-            print(
-                f"{spec.run_id}  {spec.algorithm}  seed={spec.seed}  {spec.variant}  -> "
-                f"{run_dir_for(spec, args.out)}"
-            )
-        return 0
+        return print_plan(specs, args.out, as_json=args.json)
     results = run_specs(specs, args.out)
     summaries = []
     failed = 0

@@ -2,12 +2,18 @@
 
 Per (space, search dataset, algorithm, variant): seed means of the final architecture's ground-truth accuracy
 for every eval dataset and split, Kendall τ-b (cifar10 test, whole rank-eval set) and the search cost with its
-ceiling, plus the tolerances `check` applies. Numbers come only from run records, never typed in."""
+ceiling, plus the tolerances `check` applies. Numbers come only from run records, never typed in.
+
+FILE is written atomically. It may be new or a baseline written before (replaced); any other existing file, a
+folder, or a run set with a damaged run directory is refused with exit 2 before any write: a baseline is the
+reference every later check trusts, so it is only made from a clean run set and never over a user's file."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
+
+from harness.commands._options import out_file
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -17,7 +23,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Summarise the runs under DIR into a baseline file for `nas-harness check`.",
     )
     p.add_argument("dir", type=Path, metavar="DIR")
-    p.add_argument("-o", "--output", required=True, type=Path, metavar="FILE")
+    p.add_argument("-o", "--output", required=True, type=out_file, metavar="FILE")
     p.add_argument(
         "--tolerance",
         default="",
@@ -32,8 +38,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from harness.errors import InputError
     from reports.load import RunLoadError, load
-    from reports.regression import make_baseline, parse_tolerances, write_baseline
+    from reports.regression import is_baseline_file, make_baseline, parse_tolerances, write_baseline
 
+    out: Path = args.output
+    if out.is_dir():
+        raise InputError(f"-o {out} is a folder; name the baseline file to write, e.g. {out / 'baseline.json'}")
+    if out.exists() and not is_baseline_file(out):
+        raise InputError(
+            f"-o {out} exists and is not a nas-harness baseline; name a new file (only a baseline is replaced)"
+        )
     try:
         tol = parse_tolerances(args.tolerance)
         rs = load(args.dir)

@@ -2,7 +2,9 @@
 
 Prints one line per compared value (baseline, current, limit, delta) and a summary. Exit 0 when nothing is
 worse than its tolerance, 1 otherwise (CheckFailed), 2 when the baseline file is missing or malformed or DIR
-has no runs."""
+has no readable runs. A run directory with damaged files is left out with a warning on stderr naming it (its
+group then usually fails for lack of runs), and a group whose seed count differs from the baseline's gets a
+warning too: a mean over other seeds is a weaker comparison."""
 
 from __future__ import annotations
 
@@ -32,6 +34,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import json
+    import sys
 
     from harness.errors import CheckFailed, InputError
     from reports.load import RunLoadError, load
@@ -47,10 +50,14 @@ def run(args: argparse.Namespace) -> int:
     try:
         overrides = parse_tolerances(args.tolerance)
         baseline = read_baseline(args.baseline)
-        rs = load(args.dir)
+        rs = load(args.dir, skip_corrupt=True)
     except (BaselineError, ValueError, RunLoadError) as exc:
         raise InputError(str(exc)) from None
+    for bad in rs.corrupt:
+        print(f"nas-harness check: warning: left out {bad.run_dir} (corrupt: {bad.reason})", file=sys.stderr)
     result = check(rs, baseline, overrides)
+    for warning in result.warnings:
+        print(f"nas-harness check: warning: {warning}", file=sys.stderr)
     print(
         json.dumps(result_json(result), indent=2, allow_nan=False) if args.json else render_diff(result),
         end="",

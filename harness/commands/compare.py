@@ -37,6 +37,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, type=out_folder, metavar="DIR")
     add_run_options(p, set_help="typed override applied to every run (Config field, data.* or rank_eval.*)")
     p.add_argument("--format", default="md,tex,csv", help="report table formats (md, tex, csv)")
+    p.add_argument(
+        "--dry-run", action="store_true", help="print each planned run's resolved spec without running anything"
+    )
+    p.add_argument("--json", action="store_true", help="with --dry-run: the plan as a JSON list")
     p.set_defaults(func=run)
 
 
@@ -67,10 +71,11 @@ def parse_seeds(text: str) -> list[int]:
 def run(args: argparse.Namespace) -> int:
     import sys
 
+    from harness.commands._plan import print_plan
     from harness.commands.report import generate
     from harness.config import DATASETS, GridPoint, parse_set_args
     from harness.errors import InputError
-    from harness.runner import run_grid
+    from harness.runner import expand_grid, run_specs
 
     algorithms = parse_list(args.algorithms, "algorithms")
     for name in algorithms:
@@ -83,9 +88,8 @@ def run(args: argparse.Namespace) -> int:
         )
     seeds = parse_seeds(args.seeds)
     points = [GridPoint(algorithm=a, seed=s) for a in algorithms for s in seeds]
-    results = run_grid(
+    specs = expand_grid(
         points,
-        args.out,
         space=args.space,
         search_dataset=args.dataset,
         preset=args.preset,
@@ -94,6 +98,9 @@ def run(args: argparse.Namespace) -> int:
         device=args.device,
         data_root=str(args.data_root) if args.data_root else None,
     )
+    if args.dry_run:
+        return print_plan(specs, args.out, as_json=args.json)
+    results = run_specs(specs, args.out)
     failed = [r for r in results if r.status != "ok"]
     skipped = sum(bool(r.skipped) for r in results)
     print(

@@ -42,49 +42,79 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def read_scores(path: Path) -> tuple[list[int], list[float]]:
-    """(benchmark indices, scores) from a CSV; any problem is an InputError naming the row and value."""
+    """(benchmark indices, scores) from a CSV; any problem is an InputError naming the file, row and value.
+
+    The file must be UTF-8 text (a UTF-8 byte-order mark is accepted, as spreadsheet programs write one): a file
+    in another encoding or a binary file is refused with the offending byte, never read into wrong names."""
     import csv
+    import io
     import math
 
     from harness.errors import InputError
     from harness.spaces.nb201 import parse_arch
 
     if not path.is_file():
-        raise InputError(f"score file {path} does not exist")
-    with open(path, newline="", encoding="utf-8") as fh:
-        reader = csv.DictReader(fh)
+        raise InputError(f"score file {path} does not exist" if not path.exists() else f"{path} is not a file")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"score file {path}: cannot read it ({exc.strerror or exc})") from None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            f"score file {path} is not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}); "
+            "save it as a UTF-8 CSV with columns arch, score"
+        ) from None
+    if "\x00" in text:
+        raise InputError(f"score file {path} holds NUL bytes (a binary file?); expected a UTF-8 CSV")
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    try:
         fields = [f.strip() for f in (reader.fieldnames or [])]
         missing = [c for c in ("arch", "score") if c not in fields]
         if missing:
+            found = ", ".join(_short(f) for f in fields[:10]) or "none"
             raise InputError(
-                f"{path} lacks column(s) {', '.join(missing)}; found: {', '.join(fields) or 'none'}"
-                "; required: arch, score"
+                f"{path} lacks column(s) {', '.join(missing)}; found: {found}; required: arch, score"
             )
         reader.fieldnames = fields
         indices: list[int] = []
         scores: list[float] = []
         seen: dict[int, int] = {}
-        for line, row in enumerate(reader, start=2):
-            token = (row.get("arch") or "").strip()
+        for row in reader:
+            line = reader.line_num
+            token = (_cell(row.get("arch"))).strip()
             try:
                 index = parse_arch(token).index
             except InputError as exc:
                 raise InputError(f"{path} line {line}: {exc}") from None
-            text = (row.get("score") or "").strip()
+            text_score = _cell(row.get("score")).strip()
             try:
-                value = float(text)
+                value = float(text_score)
             except ValueError:
-                raise InputError(f"{path} line {line}: score {text!r} is not a number") from None
+                raise InputError(f"{path} line {line}: score {_short(text_score)} is not a number") from None
             if not math.isfinite(value):
-                raise InputError(f"{path} line {line}: score {text!r} is not finite")
+                raise InputError(f"{path} line {line}: score {_short(text_score)} is not finite")
             if index in seen:
                 raise InputError(f"{path} line {line}: arch {index} ({token}) duplicates line {seen[index]}")
             seen[index] = line
             indices.append(index)
             scores.append(value)
+    except csv.Error as exc:
+        raise InputError(f"{path} is not a readable CSV ({exc}); expected columns arch, score") from None
     if not indices:
         raise InputError(f"{path} has no rows")
     return indices, scores
+
+
+def _cell(value: object) -> str:
+    """A DictReader cell as text: a short row gives None, surplus fields land in a list under the None key."""
+    return value if isinstance(value, str) else ""
+
+
+def _short(value: object, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def correlate(

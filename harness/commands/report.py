@@ -2,7 +2,8 @@
 records.
 
 The report reads run directories only (package `reports`, which imports neither harness nor algorithms), so it
-can be regenerated anywhere from a copied results folder. Exit 2 when DIR holds no readable runs."""
+can be regenerated anywhere from a copied results folder. Exit 2 when DIR holds no readable runs; a run directory
+whose files are damaged is left out with a warning on stderr naming it (and listed in index.md)."""
 
 from __future__ import annotations
 
@@ -29,7 +30,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def generate(run_root: Path, out: Path | None, formats: str = "md,tex,csv"):  # -> reports.build.ReportResult
-    """Write the report; translate the reader's errors into InputError (exit 2). Used by `compare` too."""
+    """Write the report; translate the reader's errors into InputError (exit 2) and warn on stderr about each
+    damaged run directory left out. Used by `compare` too."""
+    import sys
+
     from harness.errors import InputError
     from reports.build import ReportFolderError, parse_formats, write_report
     from reports.load import RunLoadError
@@ -39,9 +43,14 @@ def generate(run_root: Path, out: Path | None, formats: str = "md,tex,csv"):  # 
     except ValueError as exc:
         raise InputError(str(exc)) from None
     try:
-        return write_report(Path(run_root), Path(out) if out else Path(run_root) / "report", fmts)
+        result = write_report(
+            Path(run_root), Path(out) if out else Path(run_root) / "report", fmts, skip_corrupt=True
+        )
     except (RunLoadError, ReportFolderError) as exc:
         raise InputError(str(exc)) from None
+    for bad in result.corrupt:
+        print(f"nas-harness report: warning: left out {bad.run_dir} (corrupt: {bad.reason})", file=sys.stderr)
+    return result
 
 
 def run(args: argparse.Namespace) -> int:
@@ -57,6 +66,7 @@ def run(args: argparse.Namespace) -> int:
                     "ok_runs": result.n_ok,
                     "tables": [str(p) for p in result.tables],
                     "figures": [str(p) for p in result.figures],
+                    "corrupt": [str(c.run_dir) for c in result.corrupt],
                 },
                 indent=2,
             )

@@ -23,16 +23,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("experiment", type=Path, metavar="EXPERIMENT.toml")
     p.add_argument("--out", required=True, type=out_folder, metavar="DIR")
     add_run_options(p, set_help="typed override applied to every run")
-    p.add_argument("--dry-run", action="store_true", help="list the resolved runs (run ids) without running")
+    p.add_argument(
+        "--dry-run", action="store_true", help="print each planned run's resolved spec without running anything"
+    )
+    p.add_argument("--json", action="store_true", help="with --dry-run: the plan as a JSON list")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     import sys
 
+    from harness.commands._plan import print_plan
     from harness.commands.status import format_text, summarize
     from harness.config import load_experiment, parse_set_args
-    from harness.runner import run_dir_for, run_specs
+    from harness.runner import run_specs
 
     exp = load_experiment(
         args.experiment,
@@ -42,12 +46,7 @@ def run(args: argparse.Namespace) -> int:
         out_dir=args.out,
     )
     if args.dry_run:
-        for spec in exp.runs:
-            print(
-                f"{spec.run_id}  {spec.algorithm}  seed={spec.seed}  {spec.variant}  -> "
-                f"{run_dir_for(spec, args.out)}"
-            )
-        return 0
+        return print_plan(exp.runs, args.out, as_json=args.json)
     results = run_specs(exp.runs, args.out)
     failed = 0
     for result in results:

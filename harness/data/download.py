@@ -108,8 +108,11 @@ def download_cifar(dataset: str, root: Path, *, timeout: float = 30.0) -> Path:
         if not (extract / folder).is_dir():
             raise InputError(f"{url}: archive has no {folder}/ folder")
         target = root / folder
-        if target.exists():
-            shutil.rmtree(target)  # incomplete leftovers (a complete folder is never re-downloaded)
+        if target.exists():  # an incomplete folder may hold the user's own files: never delete it
+            raise InputError(
+                f"{target} exists but lacks files of {dataset}; complete or move it, then re-run "
+                f"({missing_message(dataset, root)})"
+            )
         os.replace(extract / folder, target)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -60,15 +60,26 @@ class _ArrayUnpickler(pickle.Unpickler):
 
 
 def read_pickle(path: Path, *, encoding: str = "bytes") -> dict[Any, Any]:
-    """One official data-set pickle (user-named file), numpy arrays and containers only."""
+    """One official data-set pickle (user-named file), numpy arrays and containers only.
+
+    Any failure is an InputError naming the file: the restricted unpickler refuses foreign globals, and a damaged
+    or foreign file can fail anywhere inside pickle or numpy's reconstruction (EOFError, TypeError, KeyError,
+    struct errors, MemoryError on a bogus length ...), none of which is a bug of ours."""
     try:
         with open(path, "rb") as fh:
             obj = _ArrayUnpickler(fh, encoding=encoding).load()
-    except (pickle.UnpicklingError, EOFError, ValueError) as err:
-        raise InputError(f"{path}: not a readable data-set batch file ({err})") from err
+    except OSError as err:
+        raise InputError(f"{path}: cannot read the data-set batch file ({err.strerror or err})") from None
+    except Exception as err:  # damaged or foreign data: see the docstring
+        raise InputError(f"{path}: not a readable data-set batch file ({type(err).__name__}: {_short(err)})") from None
     if not isinstance(obj, dict):
         raise InputError(f"{path}: expected a dict batch, got {type(obj).__name__}")
     return obj
+
+
+def _short(value: object, limit: int = 100) -> str:
+    text = str(value).replace("\n", " ")
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _get(entry: dict[Any, Any], key: str, path: Path) -> Any:
@@ -115,9 +126,12 @@ def _read_batches(folder: Path, names: tuple[str, ...], label_key: str, side: in
     for name in names:
         path = folder / name
         entry = read_pickle(path, encoding=enc)
-        data = np.asarray(_get(entry, "data", path), dtype=np.uint8)
-        lab = np.asarray(_get(entry, label_key, path), dtype=np.int64)
-        if data.ndim != 2 or data.shape[1] != 3 * side * side or data.shape[0] != lab.shape[0]:
+        try:
+            data = np.asarray(_get(entry, "data", path), dtype=np.uint8)
+            lab = np.asarray(_get(entry, label_key, path), dtype=np.int64)
+        except (TypeError, ValueError, OverflowError) as err:
+            raise InputError(f"{path}: data or labels are not numeric arrays ({_short(err)})") from None
+        if data.ndim != 2 or lab.ndim != 1 or data.shape[1] != 3 * side * side or data.shape[0] != lab.shape[0]:
             raise InputError(f"{path}: expected data [N,{3 * side * side}] and N labels, got {data.shape}")
         images.append(data.reshape(-1, 3, side, side))
         labels.append(lab)

@@ -25,6 +25,38 @@ from harness.errors import InputError
 
 SEARCH_SPLITS = ("train_half", "nb201_official", "train_test")
 
+#: MD5 of the original archives' files (https://www.cs.toronto.edu/~kriz/cifar.html; the same values torchvision
+#: checks). The official NB201 split indexes images by position, so it needs these files, in this order.
+ORIGINAL_MD5: dict[str, dict[str, str]] = {
+    "cifar10": {
+        "data_batch_1": "c99cafc152244af753f735de768cd75f",
+        "data_batch_2": "d4bba439e000b95fd0a9bffe97cbabec",
+        "data_batch_3": "54ebc095f3ab1f0389bbae665268c751",
+        "data_batch_4": "634d18415352ddfa80567beed471001a",
+        "data_batch_5": "482c414d41f54cd18b22e5b47cb7c3cb",
+        "test_batch": "40351d587109b95175f43aff81a1287e",
+    },
+    "cifar100": {"train": "16019d7e3df5f24257cddd939b257f8d", "test": "f0ef6b0ae62326f3e7ffdfab6717acfc"},
+}
+
+
+def check_official_order(dataset: str, root: Path) -> None:
+    """InputError unless `root` holds the original files of `dataset`, whose image order the official split
+    indexes (a re-encoded or re-ordered copy, such as the project's CIFAR-10 JPEG copy, selects other images).
+    ImageNet16-120 has no published checksums: its order is trusted."""
+    expected = ORIGINAL_MD5.get(dataset)
+    folder = loaders.dataset_dir(dataset, Path(root))
+    if expected is None or folder is None:
+        return
+    for name, md5 in expected.items():
+        digest = hashlib.md5((folder / name).read_bytes(), usedforsecurity=False).hexdigest()
+        if digest != md5:
+            raise InputError(
+                f"data split nb201_official needs the original {dataset} files (it indexes their image order), "
+                f"but {folder / name} differs (md5 {digest}, original {md5}; e.g. a JPEG or re-ordered copy); "
+                "use a protocol with a seeded split instead: --set data_protocol=train_half"
+            )
+
 
 def split_indices(dataset: str, split: str, n_train: int) -> tuple[str, np.ndarray, str, np.ndarray]:
     """(weight part, weight indices, held-out part, held-out indices); parts are "train" or "test"."""
@@ -64,6 +96,8 @@ def load_search_data(
     if split not in SEARCH_SPLITS:
         raise InputError(f"unknown search split {split!r}; allowed: {', '.join(SEARCH_SPLITS)}")
     ensure_dataset(dataset, Path(root), download=download)
+    if split == "nb201_official":
+        check_official_order(dataset, Path(root))
     train = loaders.read_split(dataset, Path(root), "train")
     w_part, w_idx, h_part, h_idx = split_indices(dataset, split, train.labels.shape[0])
     parts = {"train": train}

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from harness.records import atomic_path, atomic_write_text
 from harness.spaces.nb201 import NUM_ARCHS, NB201Arch
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]
@@ -57,8 +58,7 @@ def convert_index_list(source: Path, out: Path = INDEX_OUT) -> None:
         f"# sha256 {sha256_file(src)}; converted by harness.oracle.convert",
     ]
     lines += ["".join(str(c) for c in NB201Arch.from_str(s).codes) for s in strings]
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text("\n".join(lines) + "\n", encoding="ascii")
+    atomic_write_text(out, "\n".join(lines) + "\n")  # ASCII only, so UTF-8 bytes = ASCII bytes
 
 
 # --- embedded ground truth -------------------------------------------------------------------------------
@@ -184,10 +184,9 @@ def build_oracle_arrays(source: Path) -> dict[str, np.ndarray]:
 
 
 def write_npz_deterministic(arrays: dict[str, np.ndarray], out: Path) -> None:
-    """A `.npz` (zip of `.npy`, deflated) with fixed member timestamps: same arrays -> same bytes."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(out.suffix + ".tmp")
-    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as zf:
+    """A `.npz` (zip of `.npy`, deflated) with fixed member timestamps: same arrays -> same bytes. Written
+    atomically (a failed conversion never leaves a half-written table where the oracle loads it)."""
+    with atomic_path(out) as tmp, zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as zf:
         for name in sorted(arrays):
             buffer = io.BytesIO()
             np.lib.format.write_array(buffer, np.ascontiguousarray(arrays[name]), allow_pickle=False)
@@ -195,7 +194,6 @@ def write_npz_deterministic(arrays: dict[str, np.ndarray], out: Path) -> None:
             info.compress_type = zipfile.ZIP_DEFLATED
             info.external_attr = 0o644 << 16
             zf.writestr(info, buffer.getvalue(), compresslevel=9)
-    tmp.replace(out)
 
 
 def convert_oracle(source: Path, out_dir: Path = ORACLE_DIR) -> Path:
@@ -227,7 +225,7 @@ def convert_oracle(source: Path, out_dir: Path = ORACLE_DIR) -> Path:
         ],
         "arrays": {name: [list(a.shape), str(a.dtype)] for name, a in sorted(arrays.items())},
     }
-    (out_dir / PROVENANCE_FILE).write_text(json.dumps(note, indent=2) + "\n", encoding="utf-8")
+    atomic_write_text(out_dir / PROVENANCE_FILE, json.dumps(note, indent=2) + "\n")
     return out
 
 

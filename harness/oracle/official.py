@@ -52,9 +52,32 @@ from harness.spaces.nb201 import NUM_ARCHS, NB201Arch
 _EPOCH_KEYS = {200: ("200", "full"), 12: ("12", "less")}
 
 
+#: what walking a record of the wrong shape raises
+_MALFORMED = (KeyError, TypeError, AttributeError, ValueError, IndexError)
+
+
 def _load_pbz2(path: Path) -> Any:
-    with bz2.open(path, "rb") as fh:
-        return pickle.load(fh)  # noqa: S301 - only files the user named (module docstring)
+    """One bz2-compressed pickle of a user-named archive; InputError naming the file when it cannot be read."""
+    try:
+        with bz2.open(path, "rb") as fh:
+            return pickle.load(fh)  # noqa: S301 - only files the user named (module docstring)
+    except Exception as exc:  # damaged or foreign data fails anywhere in bz2 / pickle (OSError .. ImportError)
+        raise InputError(
+            f"{path} is not a readable NATS-Bench archive file ({type(exc).__name__}: {_short(exc)})"
+        ) from None
+
+
+def _short(value: object, limit: int = 100) -> str:
+    text = str(value).replace("\n", " ")
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _meta_archs(path: Path, meta: Any) -> list[str]:
+    """The architecture strings of an archive's meta file, or InputError when it is not one."""
+    archs = meta.get("meta_archs") if isinstance(meta, dict) else None
+    if not isinstance(archs, list | tuple) or not all(isinstance(a, str) for a in archs):
+        raise InputError(f"{path} is not a NATS-Bench tss meta file (no 'meta_archs' list of architecture strings)")
+    return list(archs)
 
 
 class OfficialOracle:
@@ -66,6 +89,8 @@ class OfficialOracle:
         self._lazy: dict[int, dict[str, Any] | None] = {}
         if len(meta_archs) != NUM_ARCHS:
             raise OracleUnavailable(f"{path}: expected {NUM_ARCHS} architectures, found {len(meta_archs)}")
+        if not all(isinstance(a, str) for a in meta_archs):
+            raise OracleUnavailable(f"{path}: the architecture list holds entries that are not strings")
         for i in (0, 9930, NUM_ARCHS - 1):
             if NB201Arch.from_str(meta_archs[i]).index != i:
                 raise OracleUnavailable(
@@ -75,22 +100,35 @@ class OfficialOracle:
     # --- opening ---------------------------------------------------------------------------------------
     @classmethod
     def open(cls, path: str | Path) -> OfficialOracle:
-        """Open a user-named archive directory or `.pth` file (the only place pickles are loaded)."""
+        """Open a user-named archive directory or `.pth` file (the only place pickles are loaded).
+
+        Anything that is not such a benchmark (another file, a damaged archive, a pickle of other objects) is an
+        InputError naming the path, never a traceback from deep inside pickle or torch."""
         path = Path(path)
         if path.is_dir():
             meta = path / "meta.pickle.pbz2"
             if not meta.is_file():
                 raise InputError(f"{path} is not a NATS-Bench tss archive: meta.pickle.pbz2 is missing")
-            return cls(path, None, list(_load_pbz2(meta)["meta_archs"]))
+            return cls(path, None, _meta_archs(meta, _load_pbz2(meta)))
         if path.is_file() and path.suffix == ".pth":
             torch = importlib.import_module("torch")  # lazy, opt-in (see module docstring)
-            data = torch.load(path, map_location="cpu", weights_only=False)
+            try:
+                data = torch.load(path, map_location="cpu", weights_only=False)
+            except Exception as exc:  # a damaged or foreign file fails anywhere inside torch.load
+                raise InputError(
+                    f"{path} is not a readable NB201 benchmark file ({type(exc).__name__}: {_short(exc)})"
+                ) from None
             try:
                 infos = data["arch2infos"]
                 records = {int(k): {"12": v["less"], "200": v["full"]} for k, v in infos.items()}
-                return cls(path, records, list(data["meta_archs"]))
-            except (KeyError, TypeError) as exc:
-                raise InputError(f"{path} is not an NB201 benchmark file (missing {exc})") from None
+                meta_archs = data["meta_archs"]
+            except _MALFORMED as exc:
+                raise InputError(
+                    f"{path} is not an NB201 benchmark file (no arch2infos / meta_archs: {_short(repr(exc))})"
+                ) from None
+            if not isinstance(meta_archs, list | tuple):
+                raise InputError(f"{path} is not an NB201 benchmark file (meta_archs is not a list)")
+            return cls(path, records, list(meta_archs))
         if not path.exists():
             raise InputError(f"benchmark file {path} does not exist")
         raise InputError(f"{path}: expected a NATS-Bench tss archive directory or an NB201 .pth file")
@@ -127,7 +165,16 @@ class OfficialOracle:
         return rec.get(_EPOCH_KEYS[epochs][0])
 
     def _value(self, index: int, q: Query) -> tuple[float, int] | str:
-        """(accuracy, n_seeds) or the reason it is missing."""
+        """(accuracy, n_seeds) or the reason it is missing; InputError when the record has the wrong shape."""
+        try:
+            return self._lookup(index, q)
+        except _MALFORMED as exc:
+            raise self._malformed(index, exc) from None
+
+    def _malformed(self, index: int, exc: Exception) -> InputError:
+        return InputError(f"{self.path}: the record of arch {index} is malformed ({_short(repr(exc))})")
+
+    def _lookup(self, index: int, q: Query) -> tuple[float, int] | str:
         rec = self._record(index, q.epochs)
         if rec is None:
             return f"arch {index} has no {q.epochs}-epoch record in {self.path}"
@@ -197,11 +244,14 @@ class OfficialOracle:
         out = {name: np.empty(idx.size) for name in names}
         for k, i in enumerate(idx.tolist()):
             for suffix, bench in runs.items():
-                result = self._first_result(i, bench)
-                if not suffix:
-                    out["params_m"][k] = float(result["params"])
-                    out["flops_m"][k] = float(result["flop"])
-                times = [float(t) for t in result["train_times"].values()]
+                try:
+                    result = self._first_result(i, bench)
+                    if not suffix:
+                        out["params_m"][k] = float(result["params"])
+                        out["flops_m"][k] = float(result["flop"])
+                    times = [float(t) for t in result["train_times"].values()]
+                except _MALFORMED as exc:
+                    raise self._malformed(i, exc) from None
                 out[f"train_time_per_epoch_s{suffix}"][k] = float(np.mean(times))
         return out
 

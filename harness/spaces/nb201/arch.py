@@ -67,18 +67,22 @@ class NB201Arch:
     def from_str(cls, text: str) -> NB201Arch:
         """Parse the benchmark string, e.g. `|nor_conv_3x3~0|+|skip_connect~0|none~1|+|...|`."""
         if not isinstance(text, str) or not _STRING_RE.match(text.strip()):
-            raise ArchParseError(f"not an NB201 architecture string: {text!r}")
+            raise ArchParseError(f"not an NB201 architecture string: {_short(text)}")
         ops: list[str] = []
         for node, part in enumerate(text.strip().split("+"), start=1):
             tokens = [t for t in part.split("|") if t]
             if len(tokens) != node:
-                raise ArchParseError(f"node {node} needs {node} inputs in {text!r}")
+                raise ArchParseError(f"node {node} needs {node} inputs in {_short(text)}")
             for source, token in enumerate(tokens):
                 op, sep, src = token.rpartition("~")
                 if not sep or src != str(source):
-                    raise ArchParseError(f"edge {token!r} of node {node} must read 'op~{source}' in {text!r}")
+                    raise ArchParseError(
+                        f"edge {_short(token, 40)} of node {node} must read 'op~{source}' in {_short(text)}"
+                    )
                 if op not in _OP_INDEX:
-                    raise ArchParseError(f"unknown NB201 op {op!r} in {text!r}; allowed: {', '.join(OPS)}")
+                    raise ArchParseError(
+                        f"unknown NB201 op {_short(op, 40)} in {_short(text)}; allowed: {', '.join(OPS)}"
+                    )
                 ops.append(op)
         return cls(tuple(ops))
 
@@ -210,8 +214,17 @@ def parse_arch(token: str | int) -> NB201Arch:
         return NB201Arch.from_index(int(token))
     text = str(token).strip()
     if _INT_RE.match(text):  # ASCII digits only: str.isdigit() also accepts e.g. '²', which int() rejects
+        digits = text.lstrip("-").lstrip("0")
+        if len(digits) > len(str(NUM_ARCHS)):  # out of range anyway; int() refuses > 4300 digits
+            raise ArchParseError(f"NB201 index must be an integer in 0..{NUM_ARCHS - 1}, got {_short(text)}")
         return NB201Arch.from_index(int(text))
     return NB201Arch.from_str(text)
+
+
+def _short(value: object, limit: int = 80) -> str:
+    """repr of a user value, cut to `limit` characters so an error message stays one readable line."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def connected_mask() -> np.ndarray:

@@ -68,7 +68,6 @@ def run(args: argparse.Namespace) -> int:
     note = f"note: {epochs}-epoch results, {'mean over seeds' if seed == 'mean' else f'seed {seed}'}"
     if defaults:
         note += f" (defaults: {', '.join(defaults)})"
-    print(f"{note}; source: {oracle.description}", file=sys.stderr)
 
     columns: dict[str, list[float | None]] = {}
     counts: dict[str, np.ndarray] = {}
@@ -97,6 +96,7 @@ def run(args: argparse.Namespace) -> int:
         columns[split] = vals
         counts[split] = n_seeds
     cost = oracle.cost(idx, dataset=args.dataset)
+    print(f"{note}; source: {oracle.description}", file=sys.stderr)  # after the lookups: one line on an error
     have_both = (counts["valid"] > 0) & (counts["test"] > 0)
     n_seeds = np.where(
         have_both, np.minimum(counts["valid"], counts["test"]), np.maximum(counts["valid"], counts["test"])

@@ -163,6 +163,7 @@ class FusedCell(nn.Module):
         self.channels = channels
         self.affine = affine
         self.track_running_stats = track_running_stats
+        self.momentum = _BN_MOMENTUM  # as torch's BatchNorm: BN recalibration (rank scoring) sets it per batch
         c = channels
         self.conv1x1 = nn.Parameter(torch.empty(NUM_EDGES, c, c, 1, 1))
         self.conv3x3 = nn.Parameter(torch.empty(NUM_EDGES, c, c, 3, 3))
@@ -176,6 +177,13 @@ class FusedCell(nn.Module):
                 self.register_buffer(f"{kind}_mean", torch.zeros(NUM_EDGES, c))
                 self.register_buffer(f"{kind}_var", torch.ones(NUM_EDGES, c))
         self.reset_parameters()
+
+    def running_stat_specs(self) -> dict[str, tuple[tuple[int, ...], float]]:
+        """Buffer name -> (shape, initial value) of the running statistics this cell keeps when tracking them
+        (what BN recalibration creates for a cell built without them)."""
+        shape = (NUM_EDGES, self.channels)
+        stats = (("mean", 0.0), ("var", 1.0))
+        return {f"{kind}_{stat}": (shape, fill) for kind in ("bn1x1", "bn3x3") for stat, fill in stats}
 
     def reset_parameters(self) -> None:
         """nn.Conv2d's default init, per slot: U(-1/sqrt(fan_in), 1/sqrt(fan_in))."""
@@ -234,7 +242,7 @@ class FusedCell(nn.Module):
             mean, var = mean_buf[a : a + k].view(-1), var_buf[a : a + k].view(-1)
         else:
             mean, var = mean_buf.index_select(0, idx).view(-1), var_buf.index_select(0, idx).view(-1)
-        y = F.batch_norm(z, mean, var, scale, bias, self.training, _BN_MOMENTUM, _BN_EPS)
+        y = F.batch_norm(z, mean, var, scale, bias, self.training, self.momentum, _BN_EPS)
         if idx is not None and self.training:
             with torch.no_grad():
                 mean_buf.index_copy_(0, idx, mean.view(k, c))
