@@ -172,6 +172,7 @@ class RunSpec:
     variant: str = ""
     device: str = "cpu"  # the resolved device type ("cpu" | "cuda"): part of the run id
     data_root: str | None = None  # absolute; part of the run id for real data
+    threads: int = 1  # torch CPU threads (CPU kernels round differently with other counts): part of the run id
     # provenance only (not part of the run id)
     overrides: tuple[tuple[str, str], ...] = ()
 
@@ -190,6 +191,7 @@ class RunSpec:
             "rank_eval": self.rank_eval.to_dict(),
             "device": self.device,
             "data_root": self.data_root if self.data.source == "real" else None,
+            "threads": self.threads,
         }
 
     @property
@@ -506,6 +508,24 @@ def _resolve_split(cfg: Any, data_spec: DataSpec, algorithm: str) -> tuple[Any, 
     return cfg, data_spec
 
 
+def default_threads(jobs: int = 1) -> int:
+    """The CPU threads one of `jobs` concurrent local runs gets: the cores this process may use (its affinity
+    mask), divided evenly, at least 1. Two torch processes with all cores each slow each other 10-20x."""
+    import os
+
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, cores // max(1, jobs))
+
+
+def _check_threads(threads: int) -> int:
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise InputError(f"--threads {threads!r} is not allowed; expected an integer >= 1")
+    return threads
+
+
 def _device_type(device: str) -> str:
     """The device type a run will use: "auto" resolved now (CUDA when available), "cuda:N" -> "cuda"."""
     if device == "auto":
@@ -588,8 +608,10 @@ def build_run_spec(
     variant: str = "",
     device: str | None = None,
     data_root: str | None = None,
+    threads: int | None = None,
 ) -> RunSpec:
-    """Resolve one run from its parts (the `search` command and grid expansion both come through here)."""
+    """Resolve one run from its parts (the `search` command and grid expansion both come through here).
+    `threads` None: the cores this process may use (one process per core set; see default_threads)."""
     registry.check_algorithm(algorithm, jobs=True)
     from harness.spaces import get_space
     from harness.spaces.base import check_requirements
@@ -637,6 +659,7 @@ def build_run_spec(
         variant=variant,
         device=_device_type(dev),
         data_root=str(Path(data_root).expanduser().resolve()) if data_root else None,
+        threads=_check_threads(threads) if threads is not None else default_threads(),
         overrides=tuple(sorted(dict(set_overrides).items())),
     )
 
@@ -653,12 +676,19 @@ def load_experiment(
     device: str | None = None,
     data_root: str | None = None,
     out_dir: Path | None = None,
+    threads: int | None = None,
 ) -> ExperimentSpec:
     """Read an experiment TOML and expand it (runs x grid points x seeds) into RunSpecs, in file order."""
     path = Path(path)
     doc = _read_toml(path)
     return experiment_from_dict(
-        doc, source=str(path), set_overrides=set_overrides, device=device, data_root=data_root, out_dir=out_dir
+        doc,
+        source=str(path),
+        set_overrides=set_overrides,
+        device=device,
+        data_root=data_root,
+        out_dir=out_dir,
+        threads=threads,
     )
 
 
@@ -689,6 +719,7 @@ def experiment_from_dict(
     device: str | None = None,
     data_root: str | None = None,
     out_dir: Path | None = None,
+    threads: int | None = None,
 ) -> ExperimentSpec:
     """Expand an experiment document. A `[[runs]]` entry of the `train` job may say `finals_from = "out"` (the
     command's --out folder) or a folder path (relative to the experiment file): it then trains, per seed, every
@@ -750,6 +781,7 @@ def experiment_from_dict(
                         variant=str(variant),
                         device=device,
                         data_root=data_root,
+                        threads=threads,
                     )
                 )
     return ExperimentSpec(name=str(exp.get("name", Path(source).stem)), runs=tuple(out), source=source)

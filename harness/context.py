@@ -91,7 +91,11 @@ class LocalRunContext:
         self._records = CsvAppender(self.run_dir / RECORDS_FILE, RECORDS_COLUMNS)
         self._resume_pending = bool(resume)
         self.resumed_from: str | None = None
-        self._show_progress = sys.stderr.isatty() if show_progress is None else bool(show_progress)
+        # progress: a bar on a terminal, log lines otherwise; show_progress=False silences it (unit tests)
+        if show_progress is False:
+            self._progress_mode = "off"
+        else:
+            self._progress_mode = "bar" if (show_progress or sys.stderr.isatty()) else "log"
         self.scoring: Any = None  # harness.api.ScoringProtocol; the runner sets it before rank evaluation
 
     # ------------------------------------------------------------------------------------------- data, oracle
@@ -227,8 +231,10 @@ class LocalRunContext:
     def progress(
         self, iterable: Sequence[Any] | Iterator[Any], *, total: int | None = None, desc: str = ""
     ) -> Iterator[Any]:
-        """A one-line stderr progress bar when stderr is a terminal; otherwise the iterable unchanged."""
-        if not self._show_progress:
+        """Progress of long loops (epochs): a tqdm bar when stderr is a terminal; otherwise one log line per item
+        with the elapsed time and an estimate of the rest (for log files and CI); nothing when the context was
+        made silent (show_progress=False, unit tests)."""
+        if self._progress_mode == "off":
             yield from iterable
             return
         if total is None:
@@ -236,25 +242,23 @@ class LocalRunContext:
                 total = len(iterable)  # type: ignore[arg-type]
             except TypeError:
                 total = None
+        if self._progress_mode == "bar":
+            from tqdm import tqdm
+
+            yield from tqdm(iterable, total=total, desc=desc, file=sys.stderr, leave=False, dynamic_ncols=True)
+            return
         start = time.perf_counter()
-        i = 0
         for i, item in enumerate(iterable, start=1):
             yield item
-            _draw_bar(desc, i, total, time.perf_counter() - start)
-        sys.stderr.write("\n")
-        sys.stderr.flush()
+            print(progress_line(desc, i, total, time.perf_counter() - start), file=sys.stderr, flush=True)
 
 
-def _draw_bar(desc: str, done: int, total: int | None, elapsed: float) -> None:
-    if total:
-        width = 30
-        filled = int(width * done / total)
-        bar = "#" * filled + "-" * (width - filled)
-        text = f"\r{desc} [{bar}] {done}/{total} {elapsed:.0f}s"
-    else:
-        text = f"\r{desc} {done} {elapsed:.0f}s"
-    sys.stderr.write(text)
-    sys.stderr.flush()
+def progress_line(desc: str, done: int, total: int | None, elapsed: float) -> str:
+    """"desc: 3/50 done, 12s elapsed, ~188s left" (the estimate assumes the remaining items cost the same)."""
+    if not total:
+        return f"{desc}: {done} done, {elapsed:.0f}s elapsed"
+    left = elapsed / done * (total - done)
+    return f"{desc}: {done}/{total} done, {elapsed:.0f}s elapsed, ~{left:.0f}s left"
 
 
 def _scalar(value: Any) -> Any:

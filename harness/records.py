@@ -280,6 +280,26 @@ def read_rank(run_dir: Path) -> list[dict[str, str]]:
     return read_csv(Path(run_dir) / RANK_FILE, RANK_COLUMNS, numeric=RANK_NUMERIC)
 
 
+CHECKPOINT_MANIFEST = "artifacts/checkpoints.json"  # written by harness.context (byte length of records.csv)
+
+
+def resume_point(run_dir: Path) -> str:
+    """Where a resume of this (unfinished) run starts, in words: the newest checkpoint and the last epoch logged
+    before it (from records.csv, cut at the byte length the checkpoint recorded), or "the start"."""
+    try:
+        manifest = json.loads((Path(run_dir) / CHECKPOINT_MANIFEST).read_text(encoding="utf-8"))
+        name, entry = max(manifest.items(), key=lambda kv: float(kv[1].get("saved_at", 0.0)))
+        head = (Path(run_dir) / RECORDS_FILE).read_bytes()[: int(entry["records_bytes"])].decode("utf-8")
+    except (OSError, ValueError, TypeError, AttributeError, KeyError):
+        return "the start (no checkpoint)"
+    rows = list(csv.DictReader(io.StringIO(head)))
+    last = next((r for r in reversed(rows) if r.get("epoch") not in (None, "")), None)
+    if last is None:
+        return f"checkpoint {name!r}"
+    where = " ".join(f"{k} {last[k]}" for k in ("stage", "child") if last.get(k) not in (None, ""))
+    return f"checkpoint {name!r}, after {last.get('phase')} epoch {last['epoch']}" + (f" ({where})" if where else "")
+
+
 def check_schema_version(version: Any, *, where: str = "spec.json") -> int:
     """Return the version if this code can read it; refuse unknown versions with InputError (exit 2)."""
     if not isinstance(version, int) or isinstance(version, bool) or version not in SUPPORTED_SCHEMA_VERSIONS:

@@ -235,6 +235,8 @@ def _execute_locked(
     for name in (records.ARCHS_FILE, records.RANK_FILE):  # derived files are rewritten at the end
         (run_dir / name).unlink(missing_ok=True)
     resume = previous is not None
+    if resume:
+        print(f"resuming run {run_id} in {run_dir} from {records.resume_point(run_dir)}", file=sys.stderr)
     if not resume:
         (run_dir / records.RECORDS_FILE).unlink(missing_ok=True)
     attempt = int(((previous or {}).get("resume") or {}).get("attempt", 0)) + 1
@@ -262,6 +264,10 @@ def _execute_locked(
     }
     records.atomic_write_json(run_dir / records.SPEC_FILE, doc)
     ctx = None
+    import torch
+
+    threads_before = torch.get_num_threads()
+    torch.set_num_threads(spec.threads)  # the spec's thread count (part of its id): results depend on it on CPU
     try:
         ctx, outcome = _run(spec, run_dir, doc, resume, show_progress)
         doc["status"] = "ok"
@@ -279,6 +285,7 @@ def _execute_locked(
             raise
         return RunResult(run_id, run_dir, "failed", error=doc["error"])
     finally:
+        torch.set_num_threads(threads_before)
         doc["finished_at"] = _now()
         if ctx is not None:
             ctx.close()
@@ -328,9 +335,7 @@ def _run(
                 f"algorithm {spec.algorithm!r} asked for ground truth without declaring uses_oracle = True"
             )
         if not isinstance(outcome, SearchOutcome):
-            raise TypeError(
-                f"{spec.algorithm}.search returned {type(outcome).__name__}, expected SearchOutcome"
-            )
+            raise TypeError(f"{spec.algorithm}.search returned {type(outcome).__name__}, expected SearchOutcome")
         ctx.finish_resume()
         doc["resume"].update(last_checkpoint=ctx.resumed_from)
         search_phases = meter.phases()
@@ -405,9 +410,7 @@ def _build_data(spec: RunSpec, device: Any) -> Any:
         return hdata.synthetic_search_data(spec.search_dataset, **kwargs)
     if not spec.data_root:
         raise InputError("real data needs --data-root PATH")
-    return hdata.load_search_data(
-        spec.search_dataset, root=Path(spec.data_root), split=ds.split, device=device
-    )
+    return hdata.load_search_data(spec.search_dataset, root=Path(spec.data_root), split=ds.split, device=device)
 
 
 def _index_of(space: Any, arch: Any) -> int | None:
@@ -431,9 +434,7 @@ def _gt(judge: Any, archs: Sequence[Any], spec: RunSpec) -> dict[tuple[str, str]
 def _arch_rows(outcome: Any, space: Any, spec: RunSpec) -> list[dict[str, Any]]:
     """final / stage_pick / child / candidate rows; every arch row repeated per judge target (eval dataset x
     split) with the judge's value; one row without a value when the space has no judge."""
-    entries: list[dict[str, Any]] = [
-        {"role": "final", "arch": outcome.final_arch, "score": None, "score_name": ""}
-    ]
+    entries: list[dict[str, Any]] = [{"role": "final", "arch": outcome.final_arch, "score": None, "score_name": ""}]
     children_by_stage: dict[int, list[Any]] = {}
     for sub in outcome.sub_supernets:
         children_by_stage.setdefault(sub.stage, []).append(sub)
@@ -640,8 +641,7 @@ def _cost_rows(
     top = [p for p in counted if "/" not in p.phase]
     total = {
         "wall_s": search_wall,
-        "device_s": sum(p.device_s for p in top if p.phase != "simulated_train")
-        + sum(p.device_s for p in extra),
+        "device_s": sum(p.device_s for p in top if p.phase != "simulated_train") + sum(p.device_s for p in extra),
         "epochs": sum(p.epochs for p in counted),
         "steps": sum(p.steps for p in counted),
         "images": sum(p.images for p in counted),
@@ -654,17 +654,35 @@ def _cost_rows(
 
 
 # ----------------------------------------------------------------------------------------------- grids
-def run_specs(specs: Sequence[RunSpec], root: Path, *, show_progress: bool | None = None) -> list[RunResult]:
-    """Execute specs one after another into root/<algorithm>/<run_id>/ (completed runs skipped)."""
+def run_specs(
+    specs: Sequence[RunSpec],
+    root: Path,
+    *,
+    show_progress: bool | None = None,
+    executor: str = "local",
+    jobs: int = 1,
+    ray_address: str | None = None,
+) -> list[RunResult]:
+    """Execute specs into root/<algorithm>/<run_id>/ (completed runs skipped): one after another here, or on
+    a process pool / Ray (harness.executor) when executor="ray" or jobs > 1. Results in spec order."""
+    from harness.context import progress_line
+
     _check_out_root(Path(root))
+    if executor != "local" or jobs > 1:
+        from harness.executor import progress_printer, run_parallel
+
+        for i, spec in enumerate(specs, start=1):
+            print(f"[{i}/{len(specs)}] {spec.algorithm} seed={spec.seed} {spec.variant} -> queued", file=sys.stderr)
+        return run_parallel(
+            specs, root, executor=executor, jobs=jobs, ray_address=ray_address, on_done=progress_printer(len(specs))
+        )
     results = []
+    start = time.perf_counter()
     for i, spec in enumerate(specs, start=1):
         run_dir = run_dir_for(spec, root)
-        print(
-            f"[{i}/{len(specs)}] {spec.algorithm} seed={spec.seed} {spec.variant} -> {run_dir}",
-            file=sys.stderr,
-        )
+        print(f"[{i}/{len(specs)}] {spec.algorithm} seed={spec.seed} {spec.variant} -> {run_dir}", file=sys.stderr)
         results.append(execute(spec, run_dir, show_progress=show_progress))
+        print(progress_line("runs", i, len(specs), time.perf_counter() - start), file=sys.stderr, flush=True)
     return results
 
 
@@ -692,6 +710,7 @@ def expand_grid(
     rank_eval: Mapping[str, Any] | None = None,
     device: str | None = None,
     data_root: str | None = None,
+    threads: int | None = None,
 ) -> list[RunSpec]:
     return [
         build_run_spec(
@@ -708,6 +727,7 @@ def expand_grid(
             variant=p.variant,
             device=device,
             data_root=data_root,
+            threads=threads,
         )
         for p in points
     ]

@@ -103,6 +103,8 @@ def test_smoke_comparison_matches_committed_baseline(
             "0,1",
             "--out",
             str(out),
+            "--threads",
+            "1",
         ]
     )
     print(f"smoke comparison: {time.perf_counter() - start:.1f} s")

@@ -97,7 +97,8 @@ class FewShot:
         net = state.supernet
         params = [p for p in net.parameters() if p.requires_grad]
         gen = ctx.torch_generator(f"paths/{phase}/{child}")
-        for epoch in range(start, epochs):
+        label = f"fewshot {phase}" if child is None else f"fewshot child {child}"
+        for epoch in ctx.progress(range(start, epochs), total=epochs - start, desc=label):
             net.train()
             lr = path_cosine_lr(epoch, max(1, epochs), cfg.weight_opt.lr, cfg.weight_opt.lr_min)
             set_lr(state.w_opt, lr)

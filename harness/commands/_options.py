@@ -24,11 +24,54 @@ def out_file(text: str) -> Path:
     return Path(text)
 
 
+def positive_int(text: str) -> int:
+    """argparse type of counts such as --threads: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer; expected an integer >= 1") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not allowed; expected an integer >= 1")
+    return value
+
+
 def add_run_options(p: argparse.ArgumentParser, *, set_help: str) -> None:
-    """`--set KEY=VALUE` (repeatable, typed), `--device` and `--data-root`."""
+    """`--set KEY=VALUE` (repeatable, typed), `--device`, `--data-root` and `--threads`."""
     p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE", help=set_help)
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default=None, help="default: the preset's")
     p.add_argument("--data-root", type=Path, default=None, metavar="PATH", help="real data folder (paper preset)")
+    p.add_argument(
+        "--threads",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="torch CPU threads per run (default: the cores this process may use); recorded in the spec",
+    )
+
+
+def add_executor_options(p: argparse.ArgumentParser) -> None:
+    """`--executor local|ray`, `--jobs N`, `--ray-address ADDR` of the commands that run grids."""
+    p.add_argument(
+        "--executor",
+        choices=("local", "ray"),
+        default="local",
+        help="local: this process (--jobs 1) or a process pool; ray: Ray tasks (pip install -e '.[ray]')",
+    )
+    p.add_argument(
+        "--jobs",
+        type=positive_int,
+        default=1,
+        metavar="N",
+        help="runs at once (local executor); each run's default --threads is the usable cores / N",
+    )
+    p.add_argument("--ray-address", default=None, metavar="ADDR", help="join this Ray cluster (default: start one)")
+
+
+def run_threads(args: argparse.Namespace) -> int:
+    """--threads, or the usable cores divided by --jobs (one process per core set)."""
+    from harness.config import default_threads
+
+    return args.threads if args.threads is not None else default_threads(getattr(args, "jobs", 1))
 
 
 def execute_and_report(spec: Any, out: Path, *, command: str, as_json: bool) -> int:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 
 from harness import registry
-from harness.commands._options import add_run_options, out_folder
+from harness.commands._options import add_executor_options, add_run_options, out_folder, run_threads
 from harness.errors import InputError
 
 ALGORITHM = "hepnas"
@@ -44,6 +44,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seeds", default="0", metavar="S1,S2,...", help="comma-separated seeds (default 0)")
     p.add_argument("--out", required=True, type=out_folder, metavar="DIR")
     add_run_options(p, set_help="typed override applied to every run (not the studied key)")
+    add_executor_options(p)
     p.add_argument(
         "--dry-run", action="store_true", help="print each planned run's resolved spec without running anything"
     )
@@ -56,9 +57,7 @@ def parse_seeds(text: str) -> list[int]:
     for token in text.split(","):
         token = token.strip()
         if not token.isdigit():
-            raise InputError(
-                f"--seeds {text!r} is not allowed; expected comma-separated integers >= 0, e.g. 0,1"
-            )
+            raise InputError(f"--seeds {text!r} is not allowed; expected comma-separated integers >= 0, e.g. 0,1")
         seeds.append(int(token))
     if len(set(seeds)) != len(seeds):
         raise InputError(f"--seeds {text!r} repeats a seed")
@@ -108,11 +107,12 @@ def run(args: argparse.Namespace) -> int:
         preset=args.preset,
         set_overrides=sets,
         device=args.device,
+        threads=run_threads(args),
         data_root=str(args.data_root) if args.data_root else None,
     )
     if args.dry_run:
         return print_plan(specs, args.out, as_json=args.json)
-    results = run_specs(specs, args.out)
+    results = run_specs(specs, args.out, executor=args.executor, jobs=args.jobs, ray_address=args.ray_address)
     summaries = []
     failed = 0
     for spec, result in zip(specs, results, strict=True):

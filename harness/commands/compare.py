@@ -12,7 +12,7 @@ import argparse
 from pathlib import Path
 
 from harness import registry
-from harness.commands._options import add_run_options, out_folder
+from harness.commands._options import add_executor_options, add_run_options, out_folder, run_threads
 
 SEARCH_DATASETS = ("cifar10", "cifar100")
 
@@ -36,6 +36,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seeds", default="0,1,2,3", metavar="S,S,...", help="search seeds (default 0,1,2,3)")
     p.add_argument("--out", required=True, type=out_folder, metavar="DIR")
     add_run_options(p, set_help="typed override applied to every run (Config field, data.* or rank_eval.*)")
+    add_executor_options(p)
     p.add_argument("--format", default="md,tex,csv", help="report table formats (md, tex, csv)")
     p.add_argument(
         "--dry-run", action="store_true", help="print each planned run's resolved spec without running anything"
@@ -96,11 +97,12 @@ def run(args: argparse.Namespace) -> int:
         eval_datasets=DATASETS,
         set_overrides=parse_set_args(args.sets),
         device=args.device,
+        threads=run_threads(args),
         data_root=str(args.data_root) if args.data_root else None,
     )
     if args.dry_run:
         return print_plan(specs, args.out, as_json=args.json)
-    results = run_specs(specs, args.out)
+    results = run_specs(specs, args.out, executor=args.executor, jobs=args.jobs, ray_address=args.ray_address)
     failed = [r for r in results if r.status != "ok"]
     skipped = sum(bool(r.skipped) for r in results)
     print(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from harness.commands._options import add_run_options, out_folder
+from harness.commands._options import add_executor_options, add_run_options, out_folder, run_threads
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -23,6 +23,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("experiment", type=Path, metavar="EXPERIMENT.toml")
     p.add_argument("--out", required=True, type=out_folder, metavar="DIR")
     add_run_options(p, set_help="typed override applied to every run")
+    add_executor_options(p)
     p.add_argument(
         "--dry-run", action="store_true", help="print each planned run's resolved spec without running anything"
     )
@@ -42,19 +43,19 @@ def run(args: argparse.Namespace) -> int:
         args.experiment,
         set_overrides=parse_set_args(args.sets),
         device=args.device,
+        threads=run_threads(args),
         data_root=str(args.data_root) if args.data_root else None,
         out_dir=args.out,
     )
     if args.dry_run:
         return print_plan(exp.runs, args.out, as_json=args.json)
-    results = run_specs(exp.runs, args.out)
+    results = run_specs(exp.runs, args.out, executor=args.executor, jobs=args.jobs, ray_address=args.ray_address)
     failed = 0
     for result in results:
         print(format_text(summarize(result.run_dir)))
         failed += result.status != "ok"
     print(
-        f"{len(results)} runs: {len(results) - failed} ok ({sum(r.skipped for r in results)} skipped), "
-        f"{failed} failed",
+        f"{len(results)} runs: {len(results) - failed} ok ({sum(r.skipped for r in results)} skipped), {failed} failed",
         file=sys.stderr,
     )
     return 1 if failed else 0

@@ -48,6 +48,7 @@ def run(args: argparse.Namespace) -> int:
         preset=args.preset,
         set_overrides=parse_set_args(args.sets),
         device=args.device,
+        threads=args.threads,
         data_root=str(args.data_root) if args.data_root else None,
     )
     return execute_and_report(spec, args.out, command="search", as_json=args.json)

@@ -156,7 +156,14 @@ def _summary(
         "search_dataset": spec.get("search_dataset"),
         "run_dir": str(run_dir),
         "error": None if error is None else f"{error.get('type')}: {error.get('message')}",
+        "resumes_from": None if status == "ok" else _resume_point(run_dir),
     }
+
+
+def _resume_point(run_dir: Path) -> str:
+    from harness.records import resume_point
+
+    return resume_point(run_dir)
 
 
 def _int_or_none(value: float | None) -> int | None:
@@ -200,6 +207,8 @@ def format_text(s: dict[str, Any]) -> str:
         )
     if s["error"]:
         lines.append(f"    error: {s['error']}")
+    if s.get("resumes_from"):
+        lines.append(f"    a re-run resumes from {s['resumes_from']}")
     return "\n".join(lines)
 
 

@@ -59,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
         data={"split": "train_test", "image_size": None},  # native size: evaluation networks assume it
         set_overrides=sets,
         device=args.device,
+        threads=args.threads,
         data_root=str(args.data_root) if args.data_root else None,
     )
     return execute_and_report(spec, args.out, command="train", as_json=args.json)
