@@ -42,6 +42,7 @@ from harness.errors import InputError
 from harness.records import RECORDS_COLUMNS, RECORDS_FILE, CsvAppender, atomic_write_json
 
 CHECKPOINT_MANIFEST = "checkpoints.json"
+_CKPT_KEY = "nas_harness_checkpoint"  # marks the checkpoint file format {key: 1, "entry": ..., "state": ...}
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 
 
@@ -108,8 +109,7 @@ class LocalRunContext:
         if not self._uses_oracle:
             self.oracle_access_refused = True
             raise OracleAccessRefused(
-                "this algorithm does not declare uses_oracle = True; "
-                "weight-sharing algorithms never see ground truth"
+                "this algorithm does not declare uses_oracle = True; weight-sharing algorithms never see ground truth"
             )
         if self._oracle is None:
             if self._oracle_factory is None:
@@ -152,9 +152,7 @@ class LocalRunContext:
         if self._resume_pending:  # logging before loading any checkpoint: the algorithm restarted
             self._records.truncate(0)
             self._resume_pending = False
-        rows = [
-            (phase, stage, child, epoch, step, metric, _scalar(value)) for metric, value in scalars.items()
-        ]
+        rows = [(phase, stage, child, epoch, step, metric, _scalar(value)) for metric, value in scalars.items()]
         self._records.append(rows)
 
     def records_offset(self) -> int:
@@ -189,13 +187,19 @@ class LocalRunContext:
         return json.loads(path.read_text(encoding="utf-8"))
 
     def save_checkpoint(self, name: str, state: dict[str, Any]) -> None:
-        """Atomically save `state` (tensors, numbers, strings, lists, dicts: loadable with
-        weights_only=True)."""
+        """Atomically save `state` (tensors, numbers, strings, lists, dicts: loadable with weights_only=True),
+        together with the byte length of records.csv and the cost counters at this moment, in the same file: a
+        kill can never pair a new state with the records position of an older one."""
         path = self._ckpt_path(name)
+        entry = {
+            "records_bytes": self._records.tell(),
+            "counters": self.meter.counters_state(),
+            "saved_at": time.time(),
+        }
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=self.artifact_dir)
         try:
             with os.fdopen(fd, "wb") as fh:
-                torch.save(state, fh)
+                torch.save({_CKPT_KEY: 1, "entry": entry, "state": state}, fh)
                 fh.flush()
                 os.fsync(fh.fileno())
             os.replace(tmp, path)
@@ -203,21 +207,20 @@ class LocalRunContext:
             if os.path.exists(tmp):
                 os.unlink(tmp)
             raise
-        manifest = self._manifest()
-        manifest[name] = {
-            "records_bytes": self._records.tell(),
-            "counters": self.meter.counters_state(),
-            "saved_at": time.time(),
-        }
+        manifest = self._manifest()  # for `status` (where a re-run resumes); the checkpoint itself is the truth
+        manifest[name] = entry
         atomic_write_json(self.artifact_dir / CHECKPOINT_MANIFEST, manifest)
 
     def load_checkpoint(self, name: str) -> dict[str, Any] | None:
         path = self._ckpt_path(name)
         if not path.exists():
             return None
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+        if isinstance(saved, dict) and saved.get(_CKPT_KEY) == 1:
+            entry, state = saved["entry"], saved["state"]
+        else:  # written before the entry moved into the checkpoint file
+            entry, state = self._manifest().get(name), saved
         if self._resume_pending:
-            entry = self._manifest().get(name)
             if entry is not None:
                 self._records.truncate(int(entry["records_bytes"]))
                 self.meter.restore_counters(entry.get("counters", {}))
@@ -254,7 +257,7 @@ class LocalRunContext:
 
 
 def progress_line(desc: str, done: int, total: int | None, elapsed: float) -> str:
-    """"desc: 3/50 done, 12s elapsed, ~188s left" (the estimate assumes the remaining items cost the same)."""
+    """ "desc: 3/50 done, 12s elapsed, ~188s left" (the estimate assumes the remaining items cost the same)."""
     if not total:
         return f"{desc}: {done} done, {elapsed:.0f}s elapsed"
     left = elapsed / done * (total - done)

@@ -79,3 +79,14 @@ def test_set_of_studied_key_is_rejected(tmp_path, capsys) -> None:  # type: igno
     )
     assert rc == 2
     assert "conflicts" in capsys.readouterr().err
+
+
+def test_smd_study_with_the_shared_batches_variant(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """The published default draws per-child SMD batches; `--set shared_round_batches=true` (the named variant,
+    every child of a round on the same batches) applies to every run of the grid and changes the run ids."""
+    base = ["ablate", "--study", "smd", "--dataset", "cifar10", "--preset", "smoke", "--out", str(tmp_path)]
+    assert main([*base, "--dry-run"]) == 0
+    default_ids = {line.split()[0] for line in capsys.readouterr().out.strip().splitlines()}
+    assert main([*base, "--set", "shared_round_batches=true", "--dry-run"]) == 0
+    variant_ids = {line.split()[0] for line in capsys.readouterr().out.strip().splitlines()}
+    assert len(default_ids) == len(variant_ids) == 4 and not default_ids & variant_ids

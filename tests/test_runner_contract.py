@@ -62,7 +62,11 @@ def test_darts_space_smoke_search(tmp_path):
     from harness.runner import execute
 
     spec = build_run_spec(
-        algorithm="darts", space="darts", search_dataset="cifar10", seed=0, preset="smoke",
+        algorithm="darts",
+        space="darts",
+        search_dataset="cifar10",
+        seed=0,
+        preset="smoke",
         set_overrides={"max_steps_per_epoch": "1", "epochs": "1"},
     )
     res = execute(spec, tmp_path / "run", show_progress=False)
@@ -92,9 +96,7 @@ def test_smoke_run_contract(name, space, tmp_path):
 
     res = execute(spec, tmp_path / name, show_progress=False)
     doc = records.read_spec(res.run_dir)
-    assert res.status == "ok", (
-        f"{doc['error']['type']}: {doc['error']['message']}\n{doc['error']['traceback']}"
-    )
+    assert res.status == "ok", f"{doc['error']['type']}: {doc['error']['message']}\n{doc['error']['traceback']}"
     archs = records.read_archs(res.run_dir)
     final = [r for r in archs if r["role"] == "final"]
     assert final and space_obj.values.is_valid(space_obj.values.parse(final[0]["arch"]))
@@ -104,11 +106,7 @@ def test_smoke_run_contract(name, space, tmp_path):
     for pick in (r for r in archs if r["role"] == "stage_pick"):
         kids = {r["child"] for r in archs if r["role"] == "child" and r["stage"] == pick["stage"]}
         assert pick["child"] in kids, "a stage's pick must be one of its children"
-    cost = {
-        r["metric"]: float(r["value"])
-        for r in records.read_records(res.run_dir)
-        if r["phase"] == "search_total"
-    }
+    cost = {r["metric"]: float(r["value"]) for r in records.read_records(res.run_dir) if r["phase"] == "search_total"}
     assert cost["wall_s"] > 0
     if not cls.uses_oracle:
         assert cost["epochs"] > 0 and cost["images"] > 0, "weight-sharing searches must count their work"
@@ -116,3 +114,32 @@ def test_smoke_run_contract(name, space, tmp_path):
         rank = records.read_rank(res.run_dir)
         n_all = {int(r["n"]) for r in rank if r["owner"] == "all" and r["arch_set"] == "all"}
         assert n_all == {20}, "score() must return one score per architecture"
+
+
+def test_a_checkpoint_carries_its_own_records_position(tmp_path):
+    """Issue 11: the records position and cost counters live inside the checkpoint file itself, so a kill
+    between writing the checkpoint and the manifest can never pair a new state with an old position."""
+    import json
+
+    import torch
+
+    from harness.context import make_test_context
+    from harness.data import synthetic_search_data
+
+    data = synthetic_search_data("cifar10", n_weight=4, n_held_out=4, seed=0, image_size=16)
+    ctx = make_test_context(tmp_path, data)
+    ctx.log(0, "x", loss=1.0)
+    ctx.save_checkpoint("c", {"a": torch.ones(1)})
+    ctx.log(1, "x", loss=2.0)
+    ctx.close()
+    saved = torch.load(tmp_path / "artifacts" / "c.pt", weights_only=True)
+    manifest = json.loads((tmp_path / "artifacts" / "checkpoints.json").read_text())
+    assert saved["entry"]["records_bytes"] == manifest["c"]["records_bytes"]
+    (tmp_path / "artifacts" / "checkpoints.json").write_text("{}")  # as if killed before the manifest write
+    from harness.context import LocalRunContext
+
+    again = LocalRunContext(seed=0, device="cpu", run_dir=tmp_path, data=data, resume=True, show_progress=False)
+    assert torch.equal(again.load_checkpoint("c")["a"], torch.ones(1))
+    again.close()
+    rows = (tmp_path / "records.csv").read_text().splitlines()
+    assert len(rows) == 2 and rows[1].split(",")[-1] == "1.0"  # truncated back to the checkpoint's position

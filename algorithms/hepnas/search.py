@@ -12,22 +12,58 @@ Follows algorithms.md §2.2 / pseudo-code §2.6 step by step:
         S <- first child with maximal whole-held-out top-1 (own masked-softmax mixture, select_bn_mode)
     train S for final_epochs (no KD); return the space's derivation of masked softmax(alpha)
 
-Scheduler: one position per trained epoch along the path (supernet, SMD, final epochs), inherited by children.
-`path_cosine` runs 0.025 -> 0.001 over the whole selected path (split_epochs[-1] + stages * smd_epochs +
-final_epochs positions); `public_code` reproduces the periodic CosineAnnealingLR with T_max = last split
-epoch.
+Defaults = HEP-NAS as released (public code `nasbench201/train_search.py`); config.py lists each default's source
+and the named variants.
+
+Scheduler (lr_schedule): one position per trained epoch along the path (supernet, SMD, final epochs),
+inherited by children (each child steps its own copy). Default "public_code": the code's CosineAnnealingLR
+(T_max = public_t_max, 0 = the last split epoch, eta_min = weight_opt.lr_min), periodic past T_max: on NB201 the 60
+positions go 0.025 -> 0.001 (position 30) -> back towards 0.025, exactly torch's scheduler stepped 60 times.
+Variant "path_cosine": monotone 0.025 -> 0.001 over the selected path (split_epochs[-1] + stages * smd_epochs +
+final_epochs positions).
+
+SMD batches (shared_round_batches): default False, as the code (each child iterates its own loaders): child i of
+stage t draws its weight-half and alpha batches from generators seeded with purposes "stage{t}/child{i}/weight" and
+"stage{t}/child{i}/alpha" (`child_purposes`), so a stage rerun (or a checkpoint of those generator states) gives the
+same batches. Variant True: every child of a round replays the same weight-half batches of the run's "train" stream
+(teacher/sibling logits cached per batch).
+
+Selection (the code's infer(eval=False)): each child's top-1 of its masked-softmax mixture over the whole held-out
+half, no gradient, BN as select_bn_mode ("train" = batch statistics, running stats untouched). Default: batches of
+select_batch_size (0 = batch_size, 128), crop + flip, each child its own shuffled pass drawn from the generator
+"stage{t}/child{i}/select" (the final supernet: "final/select"). Variant select_augment=False: the fixed, in-order,
+un-augmented batches of select_batch_size shared by every child (the old harness selection: 512, false).
+
+Data: `data_protocol` ("train_half" default, the seeded 50/50 split of the training set; "nb201_official") must
+match the split the run's data was built with (checked on real data before training).
+
+Checkpoint "hepnas" (resume.py; ctx.save_checkpoint right after the records of the unit of work it closes): after
+every supernet epoch; after each stage's GM split; after every SMD child epoch, or only after every SMD round when
+the stage has more than PER_CHILD_CHECKPOINT_MAX = 8 children (a checkpoint holds them all) or the round shares a
+teacher/sibling logit cache; after every selection measurement (stages of at most 8 children); after the stage's
+close (S <- winner, its records logged); after every final epoch. It holds the position (stage; supernet epoch /
+split done / SMD round and child / selection child / final epoch), the step counter, S (the stage's supernet, then
+its frozen teacher) and every child of the current stage (weights with BN buffers, mask, alpha, scheduler position;
+both optimizers' states where the supernet still trains), the children kept from earlier stages (weights, for
+score()), the RNG streams still to be drawn from ("train/weight", "train/alpha", "gm", the stage children's
+purposes; numpy "stage_order"), the weight generator's state at the start of a shared-batch round, and everything
+decided (split groups and GM info, stage and child outcomes, per-child costs, held-out accuracies). A run killed at
+any moment resumes from the last checkpoint (records truncated back to it, cost counters restored) and ends with
+the records, outcome and rank scores of an uninterrupted run (CPU).
 
 Scoring rule (SupernetScorer, for rank correlation): an arch inside the final winner's region is scored by the
 final supernet (owner "final"); any other arch by the deepest stage child whose region contains it (owner
 "stage{t}/child{i}"; stage children partition their parent's region, so exactly one child per stage contains
-it and the deepest such child is the last supernet that saw the arch's region). Proxy = single-path held-out
-top-1 with the arch's one-hot weights, BN as `select_bn_mode`, running statistics untouched.
+it and the deepest such child is the last supernet that saw the arch's region). Each owner scores its archs with
+algorithms.common.scoring.score_for_rank: the run's rank-scoring protocol (`ctx.scoring`); native (None) =
+single-path held-out top-1 with the arch's one-hot weights on fixed un-augmented batches of eval_batch_size, BN as
+`select_bn_mode`, running statistics untouched.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -45,17 +81,18 @@ from algorithms.common.partition import (
     singleton_groups,
     spawn_child,
 )
-from algorithms.common.sampling import arch_one_hot
-from algorithms.common.scoring import held_out_score_batches
-from algorithms.common.supernet_train import build_supernet
+from algorithms.common.scoring import score_for_rank
+from algorithms.common.supernet_train import build_supernet, check_split
 from harness.api import Arch, RunContext, SearchOutcome, StageOutcome, SubSupernetOutcome
 from harness.errors import InputError
 from harness.spaces.base import OneShotAdapter, SearchSpace
 
 from .config import Config
+from .resume import Position, Run
 from .smd import uses_siblings, uses_teacher
-from .training import KD, EpochStats, frozen_stats, held_out_accuracy, train_epoch
+from .training import KD, EpochStats, held_out_accuracy, train_epoch
 
+PER_CHILD_CHECKPOINT_MAX = 8
 SELECTION_RULE = "the last stage's winner (held-out top-1 selection), derived by {rule}"
 
 
@@ -72,6 +109,14 @@ def stage_hierarchies(
             raise ValueError("stage_order='random' needs an rng")
         hs = [hs[i] for i in rng.permutation(len(hs))]
     return hs[:count]
+
+
+def child_purposes(stage: int, child: int) -> tuple[str, str, str]:
+    """The generator purposes (ctx.torch_generator) of one stage child: its SMD weight-half batches, its SMD alpha
+    batches (shared_round_batches=False) and its selection pass (select_augment=True). Seeded by (run seed,
+    purpose) alone, so a rerun gives the same batches, and `generator_states(ctx, purposes)` checkpoints them."""
+    base = f"stage{stage}/child{child}"
+    return f"{base}/weight", f"{base}/alpha", f"{base}/select"
 
 
 def planned_stage_children(
@@ -93,20 +138,24 @@ class HepNas:
         self.one_shot: Any = None
         self._final: SupernetState | None = None
         self._stage_children: list[list[SupernetState]] = []
-        self._score_batches: list[tuple[Tensor, Tensor]] | None = None
+        self._fixed_select: list[tuple[Tensor, Tensor]] | None = None
 
     # ------------------------------------------------------------------------------------------------ helpers
     def _lr(self, position: int) -> float:
         from harness.train import path_cosine_lr, public_code_lr
 
         cfg = self.config
-        if cfg.lr_schedule == "public_code":
+        if cfg.lr_schedule == "public_code":  # CosineAnnealingLR(T_max, eta_min=lr_min) after `position` steps
             t_max = cfg.public_t_max or max(1, cfg.split_epochs[-1])
             return public_code_lr(position, t_max, cfg.weight_opt.lr, cfg.weight_opt.lr_min)
-        total = cfg.split_epochs[-1] + len(cfg.split_epochs) * cfg.smd_epochs + cfg.final_epochs
-        return path_cosine_lr(position, max(1, total), cfg.weight_opt.lr, cfg.weight_opt.lr_min)
+        return path_cosine_lr(position, max(1, cfg.path_positions), cfg.weight_opt.lr, cfg.weight_opt.lr_min)
 
-    def _streams(self, ctx: RunContext, purpose: str) -> tuple[Any, Any]:
+    def _amp_device(self, ctx: RunContext) -> torch.device | None:
+        """The device to autocast on (bf16) when the run opted in with amp=true, else None (fp32)."""
+        return torch.device(ctx.device) if self.config.amp else None
+
+    def _streams(self, ctx: RunContext, weight_purpose: str, alpha_purpose: str) -> tuple[Any, Any]:
+        """Weight-half and alpha (held-out) batch streams drawn from the named generators."""
         from harness.data import BatchStream
 
         cfg = self.config
@@ -114,18 +163,55 @@ class HepNas:
         w = BatchStream(
             data.weight,
             batch_size=cfg.batch_size,
-            generator=ctx.torch_generator(f"{purpose}/weight"),
+            generator=ctx.torch_generator(weight_purpose),
             augment=cfg.augment,
             sampling=cfg.batch_sampling,
         )
         h = BatchStream(
             data.held_out,
             batch_size=cfg.batch_size,
-            generator=ctx.torch_generator(f"{purpose}/alpha"),
+            generator=ctx.torch_generator(alpha_purpose),
             augment=cfg.augment,
             sampling=cfg.batch_sampling,
         )
         return w, h
+
+    def _selection_batches(self, ctx: RunContext, purpose: str) -> Iterable[tuple[Tensor, Tensor]]:
+        """One pass over the whole held-out half for a selection measurement (module docstring): a shuffled,
+        augmented pass from generator `purpose` (select_augment=True), or the fixed in-order un-augmented
+        batches shared by every child (False)."""
+        from harness.data import BatchStream, fixed_batches
+
+        cfg = self.config
+        if not cfg.select_augment:
+            if self._fixed_select is None:
+                self._fixed_select = fixed_batches(ctx.data.held_out, cfg.selection_batch_size)
+            return self._fixed_select
+        return BatchStream(
+            ctx.data.held_out,
+            batch_size=cfg.selection_batch_size,
+            generator=ctx.torch_generator(purpose),
+            augment=True,
+            drop_last=False,  # the whole half: the last batch may be short (DataLoader default)
+            sampling="epoch",
+        )
+
+    def _select_accuracy(
+        self, ctx: RunContext, state: SupernetState, purpose: str, amp_device: torch.device | None
+    ) -> tuple[float, int, int]:
+        """(held-out top-1 %, forwards, images) of `state`'s mixture over one selection pass; counted in ctx."""
+        tally = [0, 0]
+
+        def counted(batches: Iterable[tuple[Tensor, Tensor]]) -> Iterator[tuple[Tensor, Tensor]]:
+            for x, y in batches:
+                tally[0] += 1
+                tally[1] += int(y.shape[0])
+                yield x, y
+
+        batches = counted(self._selection_batches(ctx, purpose))
+        acc = held_out_accuracy(state, batches, self.config.select_bn_mode, amp_device)
+        ctx.count(forwards=tally[0], images=tally[1])
+        return acc, tally[0], tally[1]
 
     def _gm_batches(self, ctx: RunContext) -> Iterator[tuple[Tensor, Tensor]]:
         from harness.data import BatchStream
@@ -204,13 +290,12 @@ class HepNas:
 
     # ------------------------------------------------------------------------------------------------- search
     def search(self, space: SearchSpace, ctx: RunContext) -> SearchOutcome:
-        from harness.train import make_adam, make_sgd
-
-        one_shot = self.one_shot = space.one_shot
         cfg = self.config
+        check_split(ctx.data, cfg.data_protocol, self.name)
+        one_shot = self.one_shot = space.one_shot
         self.check_spec(cfg, space)
-        device = torch.device(ctx.device)
-        amp_device = device if (cfg.amp and device.type == "cuda") else None
+        amp_device = self._amp_device(ctx)
+        self._fixed_select = None
         hierarchies = stage_hierarchies(
             one_shot, cfg.stage_order, len(cfg.split_epochs), ctx.numpy_rng("stage_order")
         )
@@ -218,6 +303,47 @@ class HepNas:
         for t, n in enumerate(planned, start=1):
             check_cap(n, cfg.max_sub_supernets, what=f"hepnas stage {t} (partition={cfg.partition})")
 
+        run = Run.start_or_resume(ctx, space, cfg, self._initial_supernet(ctx))
+        streams = self._streams(ctx, "train/weight", "train/alpha")
+        for t, hier in enumerate(hierarchies, start=1):
+            if t >= run.pos.stage:  # earlier stages finished before the resume
+                self._stage(ctx, run, t, hier, streams, amp_device)
+        self._final_epochs(ctx, run, streams, amp_device)
+
+        S = self._final = run.S
+        self._stage_children = run.kept
+        assert S.alpha is not None
+        final_arch = derive(one_shot, S.alpha.detach(), S.mask)
+        final_acc, _, _ = self._select_accuracy(ctx, S, "final/select", amp_device)
+        remaining = one_shot.region_size(S.mask.cpu().numpy())
+        ctx.log(run.step, "final", held_out_acc_pct=final_acc, remaining_space=remaining)
+        return SearchOutcome(
+            final_arch=final_arch,
+            selection_rule=SELECTION_RULE.format(rule=one_shot.selection_rule),
+            stages=tuple(run.stages),
+            sub_supernets=tuple(run.subs),
+            extras={
+                "stage_order": cfg.stage_order,
+                "hierarchies": [list(h) for h in hierarchies],
+                "stages": run.stage_extras,
+                "final_mask": S.mask.cpu().int().tolist(),
+                "final_alpha_softmax": _softmax_list(S),
+                "final_held_out_acc_pct": final_acc,
+                "path_epochs": cfg.path_positions,
+                "data_protocol": cfg.data_protocol,
+                "lr_schedule": cfg.lr_schedule,
+                "select_batch_size": cfg.selection_batch_size,
+                "select_augment": cfg.select_augment,
+                "shared_round_batches": cfg.shared_round_batches,
+                "amp": cfg.amp,
+            },
+        )
+
+    def _initial_supernet(self, ctx: RunContext) -> SupernetState:
+        """S of stage 1: the seeded supernet, alpha ~ alpha_init_scale N(0,1), fresh SGD + Adam, position 0."""
+        from harness.train import make_adam, make_sgd
+
+        cfg, one_shot = self.config, self.one_shot
         sn = cfg.supernet
         net = build_supernet(
             one_shot,
@@ -228,197 +354,233 @@ class HepNas:
             affine=sn.affine,
             track_running_stats=sn.track_running_stats,
         )
+        device = torch.device(ctx.device)
         alpha = init_alpha(
             ctx.torch_generator("alpha_init"),
             cfg.alpha_init_scale,
             shape=(one_shot.num_edges, one_shot.num_ops),
             device=device,
         )
-        sgd, adam = cfg.weight_opt, cfg.alpha_opt
-        S = SupernetState(
+        return SupernetState(
             supernet=net,
             mask=full_mask(one_shot, device, cfg.exclude_ops),
             alpha=alpha,
-            w_opt=make_sgd(net.parameters(), sgd),
-            a_opt=make_adam([alpha], adam),
+            w_opt=make_sgd(net.parameters(), cfg.weight_opt),
+            a_opt=make_adam([alpha], cfg.alpha_opt),
             sched={"step": 0},
         )
-        streams = self._streams(ctx, "train")
-        held_eval = self._held_out_batches(ctx)
-        step = 0
-        start = 0
-        stages: list[StageOutcome] = []
-        subs: list[SubSupernetOutcome] = []
-        stage_extras: list[dict[str, Any]] = []
-        self._stage_children = []
-        peer_bn = "public" if cfg.kd_bn_mode == "public" else cfg.select_bn_mode
-        teacher_bn = "public" if cfg.kd_bn_mode == "public" else "train"
 
-        for t, (hier, split_epoch) in enumerate(zip(hierarchies, cfg.split_epochs, strict=True), start=1):
-            stage_t0 = time.perf_counter()
-            with ctx.phase(f"stage{t}"):
-                # 1. supernet epochs
+    def _save(self, ctx: RunContext, run: Run) -> None:
+        """Checkpoint "hepnas" (resume.py), with the RNG streams still to be drawn from: the run's weight/alpha
+        streams, the GM probe batches and, inside a stage, its children's SMD and selection generators."""
+        purposes = ["train/weight", "train/alpha", "gm"]
+        purposes += [p for i in range(len(run.children)) for p in child_purposes(run.pos.stage, i)]
+        run.save(ctx, purposes)
+
+    def _stage(
+        self,
+        ctx: RunContext,
+        run: Run,
+        t: int,
+        hier: tuple[int, ...],
+        streams: tuple[Any, Any],
+        amp_device: torch.device | None,
+    ) -> None:
+        """Stage t from `run.pos` on: supernet epochs, GM split, spawn, SMD rounds, selection, close."""
+        cfg = self.config
+        start = cfg.split_epochs[t - 2] if t > 1 else 0
+        with ctx.phase(f"stage{t}"):
+            # 1. supernet epochs; 2. partition
+            if run.pos.phase == "supernet":
                 with ctx.phase("supernet"):
-                    for epoch in range(start, split_epoch):
+                    epochs = range(run.pos.epoch, cfg.split_epochs[t - 1])
+                    for epoch in ctx.progress(epochs, total=len(epochs), desc=f"hepnas stage {t} supernet"):
                         st = self._epoch(
-                            ctx, S, streams, epoch_index=epoch, kd=None, amp_device=amp_device, sharpen=True
+                            ctx, run.S, streams, epoch_index=epoch, kd=None, amp_device=amp_device, sharpen=True
                         )
-                        step += st.steps
+                        run.step += st.steps
                         ctx.log(
-                            step,
+                            run.step,
                             "supernet",
                             stage=t,
                             epoch=epoch,
                             train_loss=st.loss,
-                            lr=self._lr(S.sched["step"] - 1),
+                            lr=self._lr(run.S.sched["step"] - 1),
                         )
-                # 2. partition
+                        run.pos = Position(t, "supernet", epoch=epoch + 1)
+                        self._save(ctx, run)
                 with ctx.phase("split"):
-                    groups, split_info = self._split(ctx, S, hier)
-                    parts = hierarchy_partitions(S.mask, hier, groups)
-                    check_cap(len(parts), cfg.max_sub_supernets, what=f"hepnas stage {t}")
-                # 3. spawn children with the full state; 4. teacher = S, frozen from now on
+                    run.groups, run.split_info = self._split(ctx, run.S, hier)
+                run.pos = Position(t, "spawn")
+                self._save(ctx, run)
+            assert run.groups is not None
+            parts = hierarchy_partitions(run.S.mask, hier, run.groups)
+            check_cap(len(parts), cfg.max_sub_supernets, what=f"hepnas stage {t}")
+            # 3. spawn children with the full state; 4. teacher = S, frozen from now on
+            if run.pos.phase == "spawn":
                 with ctx.phase("spawn"):
-                    children = [spawn_child(S, p.mask) for p in parts]
-                teacher = S
-                teacher.supernet.requires_grad_(False)
-                # 5. SMD round-robin: for j: for child i: one epoch
-                child_cost = [EpochStats() for _ in children]
-                replay = cfg.shared_round_batches
-                use_cache = replay and cfg.kd_bn_mode != "public" and cfg.smd != "none"
-                weight_gen = streams[0].generator
-                for j in range(cfg.smd_epochs):
-                    epoch_index = start + j
-                    round_start = weight_gen.get_state()
-                    cache: dict[tuple[Any, ...], Tensor] | None = {} if use_cache else None
-                    trained: set[int] = set()
-                    for i, child in enumerate(children):
-                        if replay:  # every child of the round replays the same weight-half batches
-                            weight_gen.set_state(round_start)
-                        kd = KD(
-                            mode=cfg.smd,
-                            teacher=teacher if uses_teacher(cfg.smd) else None,
-                            siblings=[(k, c) for k, c in enumerate(children) if k != i]
-                            if uses_siblings(cfg.smd)
-                            else [],
-                            teacher_bn=teacher_bn,
-                            peer_bn=peer_bn,
-                            cache=cache,
-                            trained=trained,
-                        )
-                        with ctx.phase(f"child{i}"):
-                            st = self._epoch(
-                                ctx, child, streams, epoch_index=epoch_index, kd=kd, amp_device=amp_device
-                            )
-                        trained.add(i)
-                        step += st.steps
-                        _accumulate(child_cost[i], st)
-                        ctx.log(
-                            step,
-                            "smd",
-                            stage=t,
-                            child=i,
-                            epoch=epoch_index,
-                            train_loss=st.loss,
-                            lr=self._lr(child.sched["step"] - 1),
-                        )
-                    del cache
-                # 6. select on the whole held-out half
-                with ctx.phase("select"):
-                    accs = []
-                    for i, child in enumerate(children):
-                        t0 = time.perf_counter()
-                        acc = held_out_accuracy(child, held_eval, cfg.select_bn_mode, amp_device)
-                        child_cost[i].wall_s += time.perf_counter() - t0
-                        child_cost[i].forwards += len(held_eval)
-                        ctx.count(forwards=len(held_eval), images=sum(int(y.shape[0]) for _, y in held_eval))
-                        accs.append(acc)
-                        ctx.log(
-                            step,
-                            "select",
-                            stage=t,
-                            child=i,
-                            held_out_acc_pct=acc,
-                            remaining_space=parts[i].remaining_space(one_shot),
-                        )
-                    pick = 0
-                    for i, acc in enumerate(accs):
-                        if acc > accs[pick]:  # strict: the first maximum wins
-                            pick = i
-            S = children[pick]
-            remaining = one_shot.region_size(S.mask.cpu().numpy())
-            ctx.log(step, "stage", stage=t, children=len(children), pick=pick, remaining_space=remaining)
-            for i, (p, acc) in enumerate(zip(parts, accs, strict=True)):
-                subs.append(
-                    SubSupernetOutcome(
+                    run.children = [spawn_child(run.S, p.mask) for p in parts]
+                run.child_cost = [EpochStats() for _ in parts]
+                run.pos = Position(t, "smd")
+            run.S.supernet.requires_grad_(False)
+            # 5. SMD round-robin: for j: for child i: one epoch
+            if run.pos.phase == "smd":
+                self._smd_rounds(ctx, run, t, start, streams, amp_device)
+                run.pos = Position(t, "select")
+            # 6. select on the whole held-out half (the code's infer(eval=False))
+            with ctx.phase("select"):
+                for i in range(run.pos.child, len(run.children)):
+                    t0 = time.perf_counter()
+                    acc, forwards, _ = self._select_accuracy(
+                        ctx, run.children[i], child_purposes(t, i)[2], amp_device
+                    )
+                    run.child_cost[i].wall_s += time.perf_counter() - t0
+                    run.child_cost[i].forwards += forwards
+                    run.accs.append(acc)
+                    ctx.log(
+                        run.step,
+                        "select",
                         stage=t,
                         child=i,
-                        partition=p.describe(one_shot),
-                        held_out_acc=acc,
-                        selected=i == pick,
-                        remaining_space=p.remaining_space(one_shot),
-                        cost=_cost_dict(child_cost[i]),
+                        held_out_acc_pct=acc,
+                        remaining_space=parts[i].remaining_space(self.one_shot),
                     )
-                )
-            stages.append(
-                StageOutcome(
-                    index=t,
-                    children=len(children),
-                    pick=pick,
-                    remaining_space=remaining,
-                    pick_arch=derive(one_shot, S.alpha.detach(), S.mask) if S.alpha is not None else None,
-                    cost={
-                        "wall_s": time.perf_counter() - stage_t0,
-                        "epochs": float(split_epoch - start + cfg.smd_epochs * len(children)),
-                    },
-                )
-            )
-            stage_extras.append(
-                {"stage": t, "edges": list(hier), "split": split_info, "held_out_acc_pct": accs, "pick": pick}
-            )
-            if cfg.keep_children:
-                self._stage_children.append(children)
-            else:
-                self._stage_children.append([])
-                del children, teacher
-            start = split_epoch
+                    run.pos = Position(t, "select", child=i + 1)
+                    # (the last measurement is followed at once by the stage's checkpoint)
+                    if i + 1 < len(run.children) and _per_child_checkpoints(len(run.children)):
+                        self._save(ctx, run)
+        self._close_stage(ctx, run, t, hier, parts, start)
 
-        # final epochs on the winner, no KD
-        with ctx.phase("final"):
-            for k in range(cfg.final_epochs):
-                st = self._epoch(
-                    ctx, S, streams, epoch_index=start + k, kd=None, amp_device=amp_device, sharpen=True
+    def _smd_rounds(
+        self,
+        ctx: RunContext,
+        run: Run,
+        t: int,
+        start: int,
+        streams: tuple[Any, Any],
+        amp_device: torch.device | None,
+    ) -> None:
+        """SMD rounds from run.pos (round, child) on; a checkpoint after every child epoch, or only after every
+        round when the stage has more than PER_CHILD_CHECKPOINT_MAX children or the round shares a teacher/sibling
+        logit cache (shared_round_batches with kd_bn_mode="harness")."""
+        cfg = self.config
+        children, teacher = run.children, run.S
+        peer_bn = "public" if cfg.kd_bn_mode == "public" else cfg.select_bn_mode
+        teacher_bn = "public" if cfg.kd_bn_mode == "public" else "train"
+        replay = cfg.shared_round_batches
+        use_cache = replay and cfg.kd_bn_mode != "public" and cfg.smd != "none"
+        weight_gen = streams[0].generator
+        per_child = _per_child_checkpoints(len(children))
+        if replay:  # variant: every child of the round replays the round's batches of the run's "train" stream
+            child_streams = [streams] * len(children)
+        else:  # public code: each child iterates its own loaders (seeded per stage and child)
+            child_streams = [self._streams(ctx, *child_purposes(t, i)[:2]) for i in range(len(children))]
+        while run.pos.round < cfg.smd_epochs:
+            j, first = run.pos.round, run.pos.child
+            epoch_index = start + j
+            if replay and first == 0:
+                run.round_start = weight_gen.get_state()
+            cache: dict[tuple[Any, ...], Tensor] | None = {} if use_cache else None
+            trained: set[int] = set(range(first))
+            for i in range(first, len(children)):
+                if run.round_start is not None:  # every child of the round replays the same batches
+                    weight_gen.set_state(run.round_start)
+                kd = KD(
+                    mode=cfg.smd,
+                    teacher=teacher if uses_teacher(cfg.smd) else None,
+                    siblings=[(k, c) for k, c in enumerate(children) if k != i] if uses_siblings(cfg.smd) else [],
+                    teacher_bn=teacher_bn,
+                    peer_bn=peer_bn,
+                    cache=cache,
+                    trained=trained,
                 )
-                step += st.steps
-                ctx.log(step, "final", epoch=start + k, train_loss=st.loss)
-        self._final = S
-        assert S.alpha is not None
-        final_arch = derive(one_shot, S.alpha.detach(), S.mask)
-        final_acc = held_out_accuracy(S, held_eval, cfg.select_bn_mode, amp_device)
+                with ctx.phase(f"child{i}"):
+                    st = self._epoch(
+                        ctx, children[i], child_streams[i], epoch_index=epoch_index, kd=kd, amp_device=amp_device
+                    )
+                trained.add(i)
+                run.step += st.steps
+                _accumulate(run.child_cost[i], st)
+                ctx.log(
+                    run.step,
+                    "smd",
+                    stage=t,
+                    child=i,
+                    epoch=epoch_index,
+                    train_loss=st.loss,
+                    lr=self._lr(children[i].sched["step"] - 1),
+                )
+                round_done = i + 1 == len(children)
+                run.pos = Position(t, "smd", round=j + 1 if round_done else j, child=0 if round_done else i + 1)
+                if round_done:
+                    run.round_start = None
+                # a resume inside a cached round would recompute the cache (other forward counts): rounds only
+                if round_done or (per_child and not use_cache):
+                    self._save(ctx, run)
+            del cache
+
+    def _close_stage(
+        self, ctx: RunContext, run: Run, t: int, hier: tuple[int, ...], parts: list[Partition], start: int
+    ) -> None:
+        """S <- the first child with maximal held-out accuracy; the stage's records and outcomes; checkpoint."""
+        cfg, one_shot = self.config, self.one_shot
+        children, accs = run.children, run.accs
+        pick = 0
+        for i, acc in enumerate(accs):
+            if acc > accs[pick]:  # strict: the first maximum wins
+                pick = i
+        S = run.S = children[pick]
         remaining = one_shot.region_size(S.mask.cpu().numpy())
-        ctx.log(step, "final", held_out_acc_pct=final_acc, remaining_space=remaining)
-        return SearchOutcome(
-            final_arch=final_arch,
-            selection_rule=SELECTION_RULE.format(rule=one_shot.selection_rule),
-            stages=tuple(stages),
-            sub_supernets=tuple(subs),
-            extras={
-                "stage_order": cfg.stage_order,
-                "hierarchies": [list(h) for h in hierarchies],
-                "stages": stage_extras,
-                "final_mask": S.mask.cpu().int().tolist(),
-                "final_alpha_softmax": _softmax_list(S),
-                "final_held_out_acc_pct": final_acc,
-                "path_epochs": cfg.split_epochs[-1]
-                + len(cfg.split_epochs) * cfg.smd_epochs
-                + cfg.final_epochs,
-            },
+        ctx.log(run.step, "stage", stage=t, children=len(children), pick=pick, remaining_space=remaining)
+        for i, (p, acc) in enumerate(zip(parts, accs, strict=True)):
+            run.subs.append(
+                SubSupernetOutcome(
+                    stage=t,
+                    child=i,
+                    partition=p.describe(one_shot),
+                    held_out_acc=acc,
+                    selected=i == pick,
+                    remaining_space=p.remaining_space(one_shot),
+                    cost=_cost_dict(run.child_cost[i]),
+                )
+            )
+        split_epoch = cfg.split_epochs[t - 1]
+        run.stages.append(
+            StageOutcome(
+                index=t,
+                children=len(children),
+                pick=pick,
+                remaining_space=remaining,
+                pick_arch=derive(one_shot, S.alpha.detach(), S.mask) if S.alpha is not None else None,
+                cost={
+                    "wall_s": time.perf_counter() - run.stage_t0,
+                    "epochs": float(split_epoch - start + cfg.smd_epochs * len(children)),
+                },
+            )
         )
+        run.stage_extras.append(
+            {"stage": t, "edges": list(hier), "split": run.split_info, "held_out_acc_pct": accs, "pick": pick}
+        )
+        run.kept.append(children if cfg.keep_children else [])
+        run.clear_stage()
+        last = t == len(cfg.split_epochs)
+        run.pos = Position(t + 1, "final" if last else "supernet", epoch=split_epoch)
+        run.stage_t0 = time.perf_counter()
+        self._save(ctx, run)
 
-    def _held_out_batches(self, ctx: RunContext) -> list[tuple[Tensor, Tensor]]:
-        from harness.data import fixed_batches
-
-        return fixed_batches(ctx.data.held_out, self.config.eval_batch_size)
+    def _final_epochs(
+        self, ctx: RunContext, run: Run, streams: tuple[Any, Any], amp_device: torch.device | None
+    ) -> None:
+        """The final epochs on the winner (no KD) from run.pos.epoch on; a checkpoint after each."""
+        end = self.config.split_epochs[-1] + self.config.final_epochs
+        with ctx.phase("final"):
+            epochs = range(run.pos.epoch, end)
+            for epoch in ctx.progress(epochs, total=len(epochs), desc="hepnas final"):
+                st = self._epoch(ctx, run.S, streams, epoch_index=epoch, kd=None, amp_device=amp_device, sharpen=True)
+                run.step += st.steps
+                ctx.log(run.step, "final", epoch=epoch, train_loss=st.loss)
+                run.pos = Position(run.pos.stage, "final", epoch=epoch + 1)
+                self._save(ctx, run)
 
     def _split(
         self, ctx: RunContext, S: SupernetState, hier: Sequence[int]
@@ -465,8 +627,9 @@ class HepNas:
         raise RuntimeError(f"no kept supernet owns {arch} (keep_children=False keeps only the final one)")
 
     def score(self, archs: Sequence[Arch], ctx: RunContext) -> tuple[np.ndarray, list[str]]:
+        """Each arch scored by its owning (sub-)supernet (module docstring) under the run's rank-scoring protocol
+        (`ctx.scoring`; None = native: BN as select_bn_mode, batches of eval_batch_size). Also the owners."""
         cfg = self.config
-        batches = held_out_score_batches(ctx.data, cfg.eval_batch_size, cfg.score_max_images)
         owners: list[str] = []
         nets: dict[str, SupernetState] = {}
         for a in archs:
@@ -474,20 +637,28 @@ class HepNas:
             owners.append(name)
             nets[name] = st
         scores = np.empty(len(archs), dtype=np.float64)
-        total = sum(int(y.shape[0]) for _, y in batches)
-        with ctx.phase("score"), torch.no_grad():
+        amp_device = self._amp_device(ctx)
+        with ctx.phase("score"):
             for name, st in nets.items():
                 idx = [k for k, o in enumerate(owners) if o == name]
-                with frozen_stats(st.supernet, cfg.select_bn_mode):
-                    for k in idx:
-                        w = arch_one_hot(self.one_shot, archs[k], st.mask.device)
-                        m = w.bool()
-                        correct = 0
-                        for x, y in batches:
-                            correct += int((st.supernet(x, w, m).argmax(dim=1) == y).sum())
-                        scores[k] = 100.0 * correct / total
-                ctx.count(forwards=len(idx) * len(batches), images=len(idx) * total)
+                scores[idx] = score_for_rank(
+                    self.one_shot,
+                    st.supernet,
+                    [archs[k] for k in idx],
+                    ctx,
+                    native_bn_mode=cfg.select_bn_mode,
+                    batch_size=cfg.eval_batch_size,
+                    max_images=cfg.score_max_images,
+                    autocast_device=amp_device,
+                )
         return scores, owners
+
+
+def _per_child_checkpoints(children: int) -> bool:
+    """Checkpoint after every child epoch / selection measurement (True) or after every SMD round and the whole
+    selection (False). A checkpoint holds every child of the stage, so per-child checkpoints write O(K^2)
+    supernets per round: kept for stages of at most PER_CHILD_CHECKPOINT_MAX children (GM on NB201: 2, 4, 8)."""
+    return children <= PER_CHILD_CHECKPOINT_MAX
 
 
 def _accumulate(acc: EpochStats, st: EpochStats) -> None:
@@ -516,4 +687,4 @@ def _softmax_list(S: SupernetState) -> list[list[float]]:
     return np.round(masked_softmax(S.alpha.detach(), S.mask).cpu().numpy(), 6).tolist()
 
 
-__all__ = ["HepNas", "Partition", "stage_hierarchies", "planned_stage_children"]
+__all__ = ["HepNas", "Partition", "child_purposes", "stage_hierarchies", "planned_stage_children"]

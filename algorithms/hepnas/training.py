@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,8 +41,8 @@ def frozen_stats(module: nn.Module, bn_mode: str) -> Iterator[None]:
         with keep:
             yield
     finally:
-        for m, t in modes:
-            m.train(t)
+        for m, t in modes:  # each module's own flag (m.train(t) would recurse: quadratic in the module count)
+            m.training = t
 
 
 @contextlib.contextmanager
@@ -76,12 +76,13 @@ def mixture_logits(state: SupernetState, x: Tensor, bn_mode: str, amp_device: to
 @torch.no_grad()
 def held_out_accuracy(
     state: SupernetState,
-    batches: Sequence[tuple[Tensor, Tensor]],
+    batches: Iterable[tuple[Tensor, Tensor]],
     bn_mode: str,
     amp_device: torch.device | None,
 ) -> float:
-    """% top-1 of the child's own masked-softmax mixture over all given batches (no gradient, stats
-    untouched)."""
+    """% top-1 of the child's own masked-softmax mixture over all given batches (a list or one pass of a
+    stream; no gradient, stats untouched). With bn_mode "train" each batch is normalised with its own
+    statistics, so the batch size and composition change the result (the selection protocol fixes both)."""
     correct = 0
     total = 0
     w = mixture_weights(state).detach()
@@ -96,7 +97,9 @@ def held_out_accuracy(
 
 
 def _amp(device: torch.device | None) -> contextlib.AbstractContextManager[None]:
-    return autocast(device) if device is not None else contextlib.nullcontext()
+    """bf16 autocast on `device`; None (the default amp=false) = fp32. The caller passes a device only when the
+    run opted in (Config.amp)."""
+    return autocast(device, enabled=True) if device is not None else contextlib.nullcontext()
 
 
 @dataclass
