@@ -633,7 +633,9 @@ def test_checkpoint_schedule_and_contents(tmp_path: Path, data, monkeypatch) -> 
     assert [p[1] for p in positions].count("smd") == 2 * (2 + 4 + 8)
     assert [p[1] for p in positions].count("select") == 1 + 3 + 7
     assert positions[-3:] == [(4, "final", 3, 0, 0), (4, "final", 4, 0, 0), (4, "final", 5, 0, 0)]
-    state = torch.load(tmp_path / "artifacts" / f"{CKPT}.pt", weights_only=True)["state"]
+    from harness.context import unpack_tensors
+
+    state = unpack_tensors(torch.load(tmp_path / "artifacts" / f"{CKPT}.pt", weights_only=True)["state"])
     assert Position(**state["pos"]) == Position(4, "final", epoch=5)
     assert "w_opt" in state["S"] and "a_opt" in state["S"] and state["children"] == []
     assert [len(k) for k in state["kept"]] == [2, 4, 8]

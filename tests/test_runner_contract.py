@@ -143,3 +143,30 @@ def test_a_checkpoint_carries_its_own_records_position(tmp_path):
     again.close()
     rows = (tmp_path / "records.csv").read_text().splitlines()
     assert len(rows) == 2 and rows[1].split(",")[-1] == "1.0"  # truncated back to the checkpoint's position
+
+
+def test_packed_checkpoints_round_trip_every_kind_of_value():
+    import torch
+
+    from harness.context import pack_tensors, unpack_tensors
+
+    alpha = torch.randn(3, 2).requires_grad_(True)
+    state = {
+        "w": torch.arange(6.0).view(2, 3),
+        "n": torch.tensor(7),
+        "mask": torch.tensor([[True, False]]),
+        "gen": torch.Generator().manual_seed(1).get_state(),
+        "opt": {"param_groups": [{"betas": (0.5, 0.999), "lr": 0.1}], "state": {0: {"m": torch.ones(4)}}},
+        "alpha": alpha,
+        "pos": {"stage": 2, "names": ["a", "b"]},
+    }
+    back = unpack_tensors(pack_tensors(state))
+    assert torch.equal(back["w"], state["w"]) and back["n"].shape == () and back["n"].dtype == torch.int64
+    assert back["mask"].dtype == torch.bool and torch.equal(back["gen"], state["gen"])
+    assert back["opt"]["param_groups"][0]["betas"] == (0.5, 0.999) and torch.equal(
+        back["opt"]["state"][0]["m"], torch.ones(4)
+    )
+    assert back["alpha"].requires_grad and torch.equal(back["alpha"].detach(), alpha.detach())
+    assert back["pos"] == state["pos"]
+    packed = pack_tensors(state)
+    assert len(packed["flat"]) == 4  # one buffer per dtype: float32, int64, bool, uint8

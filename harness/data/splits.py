@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from harness.errors import InputError
+from harness.records import atomic_write_bytes, atomic_write_text
 
 PACKAGE_DIR = Path(__file__).resolve().parent / "splits"
 PACKAGED_FILE = PACKAGE_DIR / "nb201_splits.npz"
@@ -88,7 +89,7 @@ def convert(source: Path, dest_dir: Path = PACKAGE_DIR) -> dict[str, str]:
     dest_dir.mkdir(parents=True, exist_ok=True)
     buf = io.BytesIO()
     np.savez_compressed(buf, **arrays)
-    (dest_dir / PACKAGED_FILE.name).write_bytes(buf.getvalue())
+    atomic_write_bytes(dest_dir / PACKAGED_FILE.name, buf.getvalue())
     lines = [
         "# NB201 data splits (packaged)",
         "",
@@ -103,7 +104,7 @@ def convert(source: Path, dest_dir: Path = PACKAGE_DIR) -> dict[str, str]:
     for fname, (dataset, keys, count, _) in SOURCES.items():
         parts = ", ".join(f"{dataset}/{p} ({count:,})" for p in keys.values())
         lines.append(f"| `{fname}` | {parts} | `{hashes[fname]}` |")
-    (dest_dir / PROVENANCE_FILE.name).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    atomic_write_text(dest_dir / PROVENANCE_FILE.name, "\n".join(lines) + "\n")
     return hashes
 
 
