@@ -105,6 +105,8 @@ def test_smoke_comparison_matches_committed_baseline(
             str(out),
             "--threads",
             "1",
+            "--jobs",  # two one-thread runs at once on a process pool: the baselines' thread count, half the wall
+            "2",
         ]
     )
     print(f"smoke comparison: {time.perf_counter() - start:.1f} s")
