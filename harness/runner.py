@@ -7,8 +7,10 @@ Public API (used by the `search`, `run`, `ablate` and `compare` commands):
         Run `spec` with `out_dir` AS the run directory. Skips (RunResult.skipped = True) when out_dir already
         holds a completed run with the same run_id; InputError when it holds a different run or a live writer.
     run_dir_for(spec: RunSpec, root: Path) -> Path                       # root/<algorithm>/<run_id>
-    run_specs(specs: Sequence[RunSpec], root: Path, *, show_progress=None) -> list[RunResult]
-        Sequential local executor: each spec into run_dir_for(spec, root), completed runs skipped.
+    run_specs(specs: Sequence[RunSpec], root: Path, *, show_progress=None, executor="local", jobs=1,
+              ray_address=None) -> list[RunResult]
+        Each spec into run_dir_for(spec, root), completed runs skipped: one after another in this process, or on a
+        process pool / Ray (harness.executor). Each run computes with its spec's torch thread count.
     expand_grid(points: Iterable[GridPoint], *, space, search_dataset="cifar10", preset="smoke",
                 eval_datasets=DATASETS, set_overrides={}, data={}, rank_eval={}, device=None,
                 data_root=None) -> list[RunSpec]
