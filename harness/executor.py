@@ -119,7 +119,10 @@ def _run_ray(
         raise InputError("--executor ray needs Ray: pip install -e '.[ray]'") from None
     started = False
     if not ray.is_initialized():
-        ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False)
+        try:
+            ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False)
+        except Exception as exc:  # noqa: BLE001 - an unreachable or bad --ray-address is a user input
+            raise InputError(f"--ray-address {address!r}: cannot start or join a Ray cluster ({exc})") from None
         started = True
     try:
         remote = ray.remote(task)

@@ -20,6 +20,8 @@ Public API:
         what every `SupernetScorer.score` calls: the run's rank-scoring protocol (`ctx.scoring`,
         harness.api.ScoringProtocol): "recalibrate" = per-arch BN recalibration on fixed weight-half batches,
         then eval mode (`score_recalibrated`); "native" or None = `native_bn_mode`. Counts forwards/images.
+    score_by_owner(one_shot, archs, owners, supernets: {owner: module}, ctx, **score_for_rank options)
+        score_for_rank per owning (sub-)supernet (few-shot NAS, HEP-NAS), in input order.
     recalibrated_bn(module) -> context manager: fresh running-statistics buffers on every BN layer (also on
         cells built without them), restored on exit; `recalibrate(...)` fills them for one path.
 
@@ -274,3 +276,35 @@ def held_out_score_batches(
             raise ValueError("max_images must be >= 1")
         images = images.subset(slice(0, min(max_images, len(images))))
     return fixed_batches(images, batch_size)
+
+
+def score_by_owner(
+    one_shot: OneShotAdapter,
+    archs: Sequence[Any],
+    owners: Sequence[str],
+    supernets: dict[str, nn.Module],
+    ctx: Any,
+    *,
+    native_bn_mode: str,
+    batch_size: int,
+    max_images: int | None,
+    autocast_device: torch.device | str | None = None,
+) -> np.ndarray:
+    """score_for_rank per owning (sub-)supernet: archs[i] is scored by supernets[owners[i]]; input order kept.
+    Few-shot NAS and HEP-NAS score their rank-evaluation sets this way (each arch by the child owning it)."""
+    scores = np.empty(len(archs), dtype=np.float64)
+    with ctx.phase("score"):
+        for name, net in supernets.items():
+            idx = [i for i, o in enumerate(owners) if o == name]
+            if idx:
+                scores[idx] = score_for_rank(
+                    one_shot,
+                    net,
+                    [archs[i] for i in idx],
+                    ctx,
+                    native_bn_mode=native_bn_mode,
+                    batch_size=batch_size,
+                    max_images=max_images,
+                    autocast_device=autocast_device,
+                )
+    return scores

@@ -37,7 +37,7 @@ from algorithms.common.alpha import full_mask
 from algorithms.common.buffers import restored_buffers
 from algorithms.common.partition import SupernetState, edge_partitions, spawn_child
 from algorithms.common.sampling import sample_arch, sample_path_weights
-from algorithms.common.scoring import held_out_score_batches, score_for_rank, score_single_path
+from algorithms.common.scoring import held_out_score_batches, score_by_owner, score_single_path
 from algorithms.common.supernet_train import build_supernet, check_split, generator_states, restore_generators
 from harness.api import Arch, RunContext, SearchOutcome, StageOutcome, SubSupernetOutcome
 from harness.errors import InputError
@@ -368,7 +368,6 @@ class FewShot:
         device = torch.device(ctx.device)
         amp_device = device if cfg.amp else None
         owners: list[str] = []
-        owner_idx: list[int] = []
         for a in archs:
             k = next(
                 (k for k, c in enumerate(self._children) if self.one_shot.in_region(a, c.mask.cpu().numpy())),
@@ -377,22 +376,17 @@ class FewShot:
             if k is None:  # cannot happen: the children partition the whole space
                 raise RuntimeError(f"no sub-supernet owns {a}")
             owners.append(f"stage1/child{k}")
-            owner_idx.append(k)
-        scores = np.empty(len(archs), dtype=np.float64)
-        with ctx.phase("score"):
-            for k, child in enumerate(self._children):
-                idx = [i for i, o in enumerate(owner_idx) if o == k]
-                if idx:
-                    scores[idx] = score_for_rank(
-                        self.one_shot,
-                        child.supernet,
-                        [archs[i] for i in idx],
-                        ctx,
-                        native_bn_mode=cfg.score_bn_mode,
-                        batch_size=cfg.eval_batch_size,
-                        max_images=cfg.score_max_images,
-                        autocast_device=amp_device,
-                    )
+        scores = score_by_owner(
+            self.one_shot,
+            archs,
+            owners,
+            {f"stage1/child{k}": c.supernet for k, c in enumerate(self._children)},
+            ctx,
+            native_bn_mode=cfg.score_bn_mode,
+            batch_size=cfg.eval_batch_size,
+            max_images=cfg.score_max_images,
+            autocast_device=amp_device,
+        )
         return scores, owners
 
 

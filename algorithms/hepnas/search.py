@@ -81,7 +81,7 @@ from algorithms.common.partition import (
     singleton_groups,
     spawn_child,
 )
-from algorithms.common.scoring import score_for_rank
+from algorithms.common.scoring import score_by_owner
 from algorithms.common.supernet_train import build_supernet, check_split
 from harness.api import Arch, RunContext, SearchOutcome, StageOutcome, SubSupernetOutcome
 from harness.errors import InputError
@@ -636,21 +636,17 @@ class HepNas:
             name, st = self.owner_of(a)
             owners.append(name)
             nets[name] = st
-        scores = np.empty(len(archs), dtype=np.float64)
-        amp_device = self._amp_device(ctx)
-        with ctx.phase("score"):
-            for name, st in nets.items():
-                idx = [k for k, o in enumerate(owners) if o == name]
-                scores[idx] = score_for_rank(
-                    self.one_shot,
-                    st.supernet,
-                    [archs[k] for k in idx],
-                    ctx,
-                    native_bn_mode=cfg.select_bn_mode,
-                    batch_size=cfg.eval_batch_size,
-                    max_images=cfg.score_max_images,
-                    autocast_device=amp_device,
-                )
+        scores = score_by_owner(
+            self.one_shot,
+            archs,
+            owners,
+            {name: st.supernet for name, st in nets.items()},
+            ctx,
+            native_bn_mode=cfg.select_bn_mode,
+            batch_size=cfg.eval_batch_size,
+            max_images=cfg.score_max_images,
+            autocast_device=self._amp_device(ctx),
+        )
         return scores, owners
 
 
