@@ -53,7 +53,9 @@ from harness.errors import InputError
 PRESETS_DIR = Path(__file__).resolve().parent / "experiments"
 DATASETS: tuple[str, ...] = ("cifar10", "cifar100", "imagenet16-120")
 NATIVE_IMAGE_SIZE = {"cifar10": 32, "cifar100": 32, "imagenet16-120": 16}
-DATA_SOURCES = ("synthetic", "real")
+DATA_SOURCES = ("synthetic", "real", "embedded")
+SYNTHETIC_DEFAULT_N = 256
+EMBEDDED_DATASETS = ("cifar10",)  # harness/data/embedded/
 ARCH_SETS = ("sample", "all", "connected", "noniso", "none")
 GT_SPLITS = ("valid", "test")
 DEVICES = ("auto", "cpu", "cuda")
@@ -65,19 +67,27 @@ RANK_BN = RANK_BN_PROTOCOLS
 @dataclass(frozen=True)
 class DataSpec:
     """Which search data a run uses. `synthetic`: generated from `seed` (fixed per preset, not the run seed,
-    so that seeds vary the algorithm only). `real`: the user's files (`--data-root`), split `split`."""
+    so that seeds vary the algorithm only). `real`: the user's files (`--data-root`), split `split`.
+    `embedded`: the real CIFAR-10 subset the package carries (EMBEDDED_ROOT; `make demo` needs no data or
+    network); with --data-root it becomes `real` on the user's files, same split and sizes.
 
-    source: Literal["synthetic", "real"] = "synthetic"
-    n_weight: int = 256
-    n_held_out: int = 256
+    `n_weight` / `n_held_out`: synthetic: the images generated (None: 256). Real and embedded: a class-balanced
+    subset of each part of the split, drawn from `seed` (None: the whole part)."""
+
+    source: Literal["synthetic", "real", "embedded"] = "synthetic"
+    n_weight: int | None = None
+    n_held_out: int | None = None
     seed: int = 0
     image_size: int | None = None  # None: the dataset's native size (32, or 16 for imagenet16-120)
     split: str | None = None  # real data only; None: the method's data protocol (resolved by build_run_spec)
 
     def __post_init__(self) -> None:
+        if self.source not in DATA_SOURCES:
+            raise InputError(f"data.source={self.source!r}; allowed: {', '.join(DATA_SOURCES)}")
         for name in ("n_weight", "n_held_out"):
-            if getattr(self, name) < 1:
-                raise InputError(f"data.{name}={getattr(self, name)!r}; allowed: an integer >= 1")
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise InputError(f"data.{name}={value!r}; allowed: an integer >= 1 (or none: the whole part)")
         if self.image_size is not None and not 8 <= self.image_size <= 256:
             raise InputError(f"data.image_size={self.image_size!r}; allowed: 8..256 or none (native size)")
         if self.seed < 0:
@@ -85,25 +95,42 @@ class DataSpec:
         if self.split is not None and self.split not in SPLITS:
             raise InputError(f"data.split={self.split!r}; allowed: {', '.join(SPLITS)}")
 
+    @property
+    def synthetic_sizes(self) -> tuple[int, int]:
+        """(weight, held-out) images of the synthetic set (None: SYNTHETIC_DEFAULT_N)."""
+        return (self.n_weight or SYNTHETIC_DEFAULT_N, self.n_held_out or SYNTHETIC_DEFAULT_N)
+
+    @property
+    def subset(self) -> bool:
+        """Real data cut to a class-balanced subset."""
+        return self.source != "synthetic" and (self.n_weight is not None or self.n_held_out is not None)
+
     def identity(self, dataset: str) -> str:
-        """Stable text naming the data (part of the run id). Real data: the split name; the file hashes are
-        recorded in provenance (`data_identity`) when the data is loaded."""
+        """Stable text naming the data (part of the run id). Real data: the split name (and subset); the file
+        hashes are recorded in provenance (`data_identity`) when the data is loaded."""
         size = self.image_size or NATIVE_IMAGE_SIZE[dataset]
         if self.source == "synthetic":
-            return f"synthetic:{dataset}:seed={self.seed}:n={self.n_weight}+{self.n_held_out}:size={size}"
-        return f"real:{dataset}:{self.split}"
+            n_weight, n_held_out = self.synthetic_sizes
+            return f"synthetic:{dataset}:seed={self.seed}:n={n_weight}+{n_held_out}:size={size}"
+        text = f"{self.source}:{dataset}:{self.split}"
+        if self.subset:
+            text += f":n={self.n_weight or 'all'}+{self.n_held_out or 'all'}:seed={self.seed}"
+        return text
 
     def to_dict(self, dataset: str) -> dict[str, Any]:
         doc: dict[str, Any] = {"source": self.source, "identity": self.identity(dataset)}
         if self.source == "synthetic":
+            n_weight, n_held_out = self.synthetic_sizes
             doc.update(
-                n_weight=self.n_weight,
-                n_held_out=self.n_held_out,
+                n_weight=n_weight,
+                n_held_out=n_held_out,
                 seed=self.seed,
                 image_size=self.image_size or NATIVE_IMAGE_SIZE[dataset],
             )
         else:
             doc.update(split=self.split)
+            if self.subset:
+                doc.update(n_weight=self.n_weight, n_held_out=self.n_held_out, seed=self.seed)
         return doc
 
 
@@ -642,6 +669,14 @@ def build_run_spec(
     dev = device or doc.get("preset", {}).get("device", "auto")
     if dev not in DEVICES and not (dev.startswith("cuda:") and dev[5:].isdigit()):
         raise InputError(f"device {dev!r} is not allowed; allowed: {', '.join(DEVICES)}, cuda:N")
+    if data_spec.source == "embedded":
+        if data_root:  # the user's own files replace the packaged subset: same split and sizes
+            data_spec = dataclasses.replace(data_spec, source="real")
+        elif search_dataset not in EMBEDDED_DATASETS:
+            raise InputError(
+                f"preset {preset} uses the embedded real subset, which holds {', '.join(EMBEDDED_DATASETS)} only; "
+                f"for {search_dataset} pass --data-root PATH (the folder with the data sets)"
+            )
     if data_spec.source == "real" and not data_root:
         raise InputError(
             f"preset {preset} uses real data; pass --data-root PATH (the folder with the data sets)"

@@ -400,8 +400,8 @@ def _build_data(spec: RunSpec, device: Any) -> Any:
     ds = spec.data
     if ds.source == "synthetic":
         kwargs: dict[str, Any] = {
-            "n_weight": ds.n_weight,
-            "n_held_out": ds.n_held_out,
+            "n_weight": ds.synthetic_sizes[0],
+            "n_held_out": ds.synthetic_sizes[1],
             "seed": ds.seed,
             "device": device,
         }
@@ -410,9 +410,22 @@ def _build_data(spec: RunSpec, device: Any) -> Any:
         elif spec.search_dataset == "imagenet16-120":
             kwargs["image_size"] = 16
         return hdata.synthetic_search_data(spec.search_dataset, **kwargs)
-    if not spec.data_root:
+    if ds.source == "embedded":
+        root, download = hdata.EMBEDDED_ROOT, False
+    elif spec.data_root:
+        root, download = Path(spec.data_root), True
+    else:
         raise InputError("real data needs --data-root PATH")
-    return hdata.load_search_data(spec.search_dataset, root=Path(spec.data_root), split=ds.split, device=device)
+    return hdata.load_search_data(
+        spec.search_dataset,
+        root=root,
+        split=ds.split,
+        device=device,
+        download=download,
+        n_weight=ds.n_weight,
+        n_held_out=ds.n_held_out,
+        subset_seed=ds.seed,
+    )
 
 
 def _index_of(space: Any, arch: Any) -> int | None:

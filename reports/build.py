@@ -80,7 +80,7 @@ def provenance_table(rs: RunSet, out_dir: Path) -> str:
 FACTS_FILE = "final_facts_per_run.csv"
 
 
-def _data_files(rs: RunSet, data_dir: Path) -> list[Path]:
+def _data_files(rs: RunSet, data_dir: Path, rank_ci: pd.DataFrame) -> list[Path]:
     data_dir.mkdir(parents=True, exist_ok=True)
     frames = {
         "runs.csv": rs.runs[list(RUN_COLUMNS)].drop(columns=["run_dir"]),
@@ -88,6 +88,7 @@ def _data_files(rs: RunSet, data_dir: Path) -> list[Path]:
         "final_accuracy.csv": agg.final_accuracy(rs),
         "search_cost.csv": agg.search_cost(rs),
         "rank_metrics.csv": agg.rank_metrics(rs),
+        "rank_correlation_ci.csv": rank_ci,
         "stage_sizes.csv": agg.stage_sizes(rs),
     }
     facts = agg.final_facts_per_run(rs)
@@ -99,6 +100,11 @@ def _data_files(rs: RunSet, data_dir: Path) -> list[Path]:
         atomic_write_text(path, frame.to_csv(index=False, lineterminator="\n"))
         paths.append(path)
     return paths
+
+
+def _with_folded(table: tab.Table) -> list[tab.Table]:
+    """The table and its folded rows (written to files of their own: LaTeX and CSV cannot collapse a section)."""
+    return [table] if table.folded is None else [table, table.folded]
 
 
 #: written last into every report folder: the files this report wrote (paths relative to the folder). Its
@@ -198,8 +204,9 @@ def write_report(
     _atomic_manifest(out_dir, [p for p in previous if p.exists()])
     (out_dir / "tables").mkdir(parents=True, exist_ok=True)
     t1 = tab.table1(rs, references)
-    rank = tab.rank_tables(rs)
-    ablation = tab.ablation_tables(rs)
+    rank_ci = agg.rank_correlation_ci(rs)  # the costly aggregate: computed once for tables and data
+    rank = tab.rank_tables(rs, rank_ci)
+    ablation = tab.ablation_tables(rs, rank_ci)
     table_paths: list[Path] = []
     sections: list[tuple[str, list[tab.Table]]] = [
         ("Final architectures (Table 1)", t1),
@@ -208,12 +215,13 @@ def write_report(
     ]
     for _, group in sections:
         for table in group:
-            for fmt in formats:
-                path = out_dir / "tables" / f"{table.name}.{fmt}"
-                atomic_write_text(path, tab.RENDERERS[fmt](table))
-                table_paths.append(path)
+            for part in _with_folded(table):
+                for fmt in formats:
+                    path = out_dir / "tables" / f"{part.name}.{fmt}"
+                    atomic_write_text(path, tab.RENDERERS[fmt](part))
+                    table_paths.append(path)
     figures = figs.make_figures(rs, out_dir / "figures")
-    data_paths = _data_files(rs, out_dir / "data")
+    data_paths = _data_files(rs, out_dir / "data", rank_ci)
 
     ok = rs.ok_runs
     lines = [
@@ -237,7 +245,7 @@ def write_report(
         f"- Presets: {', '.join(sorted({str(p) for p in rs.runs['preset'].dropna()})) or tab.NA}",
         "- Numbers that do not exist print as n/a (never 0). Per-run values behind every mean: "
         "[data/final_per_run.csv](data/final_per_run.csv), [data/rank_metrics.csv](data/rank_metrics.csv), "
-        "[data/runs.csv](data/runs.csv)"
+        "[data/rank_correlation_ci.csv](data/rank_correlation_ci.csv), [data/runs.csv](data/runs.csv)"
         + (f", [data/{FACTS_FILE}](data/{FACTS_FILE})." if any(p.name == FACTS_FILE for p in data_paths) else "."),
         "",
     ]
@@ -252,6 +260,10 @@ def write_report(
             continue
         for table in group:
             links = " · ".join(f"[{fmt}](tables/{table.name}.{fmt})" for fmt in formats)
+            if table.folded is not None:
+                links += " · per-child: " + " · ".join(
+                    f"[{fmt}](tables/{table.folded.name}.{fmt})" for fmt in formats
+                )
             lines += [tab.to_markdown(table), f"Files: {links}", ""]
     lines += ["## Figures", ""]
     if not figures:

@@ -1,8 +1,9 @@
 """Paper-style tables from aggregated run records, rendered as Markdown, LaTeX (booktabs) and CSV.
 
 Why one table model with three renderers: the same cells (and the same bold marks) must appear in every
-format, so the numbers are formatted once. Missing numbers print as "n/a", never as 0; n is always shown;
-quoted reference rows are labelled as quoted and never take part in "best per column"."""
+format, so the numbers are formatted once. Missing numbers print as "n/a", never as 0; every mean carries its n
+and a 95 % bootstrap interval ("(n=1, no CI)" when one value cannot give one); quoted reference rows are labelled
+as quoted and never take part in "best per column"."""
 
 from __future__ import annotations
 
@@ -37,13 +38,19 @@ class Cell:
 
 @dataclass(frozen=True)
 class Table:
-    """A rendered-once table: `groups` are row blocks separated by a rule (measured rows, optimum, quoted)."""
+    """A rendered-once table: `groups` are row blocks separated by a rule (measured rows, optimum, quoted).
+
+    `folded`: rows kept out of the main table (rank tables: per-child owners of a few architectures each); the
+    Markdown renderer appends them as a collapsed section titled `folded_summary`, the report writes them to
+    files of their own."""
 
     name: str  # file stem
     title: str
     columns: tuple[str, ...]
     groups: tuple[tuple[tuple[Cell, ...], ...], ...]
     notes: tuple[str, ...] = field(default_factory=tuple)
+    folded: Table | None = None
+    folded_summary: str = ""
 
     @property
     def rows(self) -> list[tuple[Cell, ...]]:
@@ -59,16 +66,45 @@ def fmt_num(x: object, digits: int = 2) -> str:
     return f"{float(x):.{digits}f}" if _finite(x) else NA  # type: ignore[arg-type]
 
 
-def fmt_mean_std(mean: object, std: object, n: int, *, digits: int = 2, expected_n: int | None = None) -> str:
-    """'mean ± std'; only the mean when n == 1; "(n=k)" appended when k differs from the row's run count."""
-    if n == 0 or not _finite(mean):
+@dataclass(frozen=True)
+class Stat:
+    """A mean as a cell shows it: its 95 % interval (NaN when there is none) and the n behind it."""
+
+    mean: float
+    lo: float
+    hi: float
+    n: int
+    n_text: str = ""  # n as printed when it is not a count of runs, e.g. "1000×4" (architectures × seeds)
+
+    def scaled(self, factor: float) -> Stat:
+        return Stat(self.mean * factor, self.lo * factor, self.hi * factor, self.n, self.n_text)
+
+
+NO_STAT = Stat(float("nan"), float("nan"), float("nan"), 0)
+
+CI_NOTE = (
+    f"[lo, hi]: {agg.CONFIDENCE * 100:.0f} % percentile bootstrap CI (scipy.stats.bootstrap, {agg.SEED_RESAMPLES:,} "
+    f"resamples) over seeds; rank correlations: over the scored architectures ({agg.ARCH_RESAMPLES:,} resamples). "
+    "(n=k): the values behind the mean; (n=1, no CI): a single value, no interval."
+)
+
+
+def fmt_ci(stat: Stat, digits: int = 2) -> str:
+    """'mean [lo, hi] (n=k)', or 'mean (n=k, no CI)' without an interval (one value); n/a without a mean."""
+    if stat.n == 0 or not _finite(stat.mean):
         return NA
-    text = fmt_num(mean, digits)
-    if n >= 2:
-        text += f" ± {fmt_num(std, digits)}"
-    if expected_n is not None and n != expected_n:
-        text += f" (n={n})"
-    return text
+    n = stat.n_text or str(stat.n)
+    mean = fmt_num(stat.mean, digits)
+    if _finite(stat.lo) and _finite(stat.hi):
+        return f"{mean} [{fmt_num(stat.lo, digits)}, {fmt_num(stat.hi, digits)}] (n={n})"
+    return f"{mean} (n={n}, no CI)"
+
+
+def _row_stat(row: pd.Series, prefix: str = "") -> Stat:
+    """The Stat of one aggregate row (agg.summarize columns, optionally prefixed, e.g. 'sim_')."""
+    return Stat(
+        float(row[f"{prefix}mean"]), float(row[f"{prefix}ci_lo"]), float(row[f"{prefix}ci_hi"]), int(row[f"{prefix}n"])
+    )
 
 
 def hours_digits(hours: float) -> int:
@@ -143,13 +179,10 @@ def _rows(frame: pd.DataFrame, **equal: object) -> pd.DataFrame:
     return frame[mask]
 
 
-def _stat(frame: pd.DataFrame, **equal: object) -> tuple[float, float, int]:
-    """(mean, std, n) of the one aggregated row matching `equal`; (nan, nan, 0) when there is none."""
+def _stat(frame: pd.DataFrame, **equal: object) -> Stat:
+    """The Stat of the one aggregated row matching `equal`; NO_STAT (n/a) when there is none."""
     sel = _rows(frame, **equal)
-    if sel.empty:
-        return float("nan"), float("nan"), 0
-    r = sel.iloc[0]
-    return float(r["mean"]), float(r["std"]), int(r["n"])
+    return NO_STAT if sel.empty else _row_stat(sel.iloc[0])
 
 
 TRAINED_COLUMN = "Trained from scratch (test %)"
@@ -191,30 +224,19 @@ def table1(rs: RunSet, references: list[Reference] | None = None) -> list[Table]
             row = [
                 Cell(method_label(algorithm, variant)),
                 Cell(str(n_runs)),
-                Cell(_fmt_cost(c["mean"], c["std"], int(c["n"]), n_runs, cost_digits)),
+                Cell(_fmt_cost(_row_stat(c), cost_digits)),
             ]
-            vals = [float(c["mean"]) if int(c["n"]) else float("nan")]
+            vals = [_mean_or_nan(_row_stat(c))]
+            group = {"space": space, "search_dataset": search, "algorithm": algorithm, "variant": variant}
             for d, s in eval_columns:
-                mean, std, n = _stat(
-                    acc,
-                    space=space,
-                    search_dataset=search,
-                    algorithm=algorithm,
-                    variant=variant,
-                    eval_dataset=d,
-                    split=s,
-                )
-                if n == 0:
-                    row.append(Cell(NA))
-                    vals.append(float("nan"))
-                else:
-                    row.append(Cell(fmt_mean_std(mean, std, n, expected_n=n_runs)))
-                    vals.append(mean)
-            mean, std, n = _stat(trained, space=space, search_dataset=search, algorithm=algorithm, variant=variant)
-            row.append(Cell(fmt_mean_std(mean, std, n, expected_n=n_runs) if n else NA))
-            vals.append(mean if n else float("nan"))
+                stat = _stat(acc, **group, eval_dataset=d, split=s)
+                row.append(Cell(fmt_ci(stat)))
+                vals.append(_mean_or_nan(stat))
+            stat = _stat(trained, **group)
+            row.append(Cell(fmt_ci(stat)))
+            vals.append(_mean_or_nan(stat))
             if simulated:
-                row.append(Cell(_fmt_cost(c["sim_mean"], c["sim_std"], int(c["sim_n"]), n_runs, sim_digits)))
+                row.append(Cell(_fmt_cost(_row_stat(c, "sim_"), sim_digits)))
                 vals.append(float("nan"))  # not ranked: a different unit from the measured cost
             measured.append(row)
             values.append(vals)
@@ -222,8 +244,10 @@ def table1(rs: RunSet, references: list[Reference] | None = None) -> list[Table]
         groups: list[tuple[tuple[Cell, ...], ...]] = [tuple(tuple(r) for r in measured)]
         notes = [
             f"Measured rows: final architecture of each run, ground truth joined from the benchmark table "
-            f"(200 epochs, seed mean); mean ± std over seeds (ddof=1), n = runs with status ok. "
-            f"Searched on {DATASET_LABELS.get(search, search)}; the other data sets are transfer.",
+            f"(200 epochs, seed mean); mean [95 % CI] over seeds (n=runs with the value; column n = runs with "
+            f"status ok). Searched on {DATASET_LABELS.get(search, search)}; the other data sets are transfer. "
+            "Reference rows print their source's mean ± std.",
+            CI_NOTE,
             f"Search cost: device seconds the search spent (the runner's search_total, without simulated "
             f"training and without the harness's rank evaluation) / 3600, in {unit}.",
             "Bold = best per column among the measured rows only (lowest cost, highest accuracy); "
@@ -303,13 +327,9 @@ def surrogate_columns(label: str) -> tuple[str, str]:
     return f"Surrogate valid acc (%): {label}", f"Surrogate percentile: {label}"
 
 
-def _fmt_stat(stat: tuple[float, float, int], n_runs: int, digits: int = 2) -> str:
-    mean, std, n = stat
-    return fmt_mean_std(mean, std, n, digits=digits, expected_n=n_runs)
-
-
-def _mean_or_nan(stat: tuple[float, float, int]) -> float:
-    return stat[0] if stat[2] else float("nan")
+def _mean_or_nan(stat: Stat) -> float:
+    """The value a column ranks (NaN when the cell is n/a)."""
+    return stat.mean if stat.n else float("nan")
 
 
 def _surrogate_row(
@@ -326,23 +346,23 @@ def _surrogate_row(
     cells = [
         Cell(method_label(str(group["algorithm"]), str(group["variant"]))),
         Cell(str(n_runs)),
-        Cell(_fmt_stat(params, n_runs, digits=3)),
-        Cell(_fmt_cost(c["mean"], c["std"], int(c["n"]), n_runs, digits[0])),
-        Cell(_fmt_stat(predicted, n_runs)),
-        Cell(_fmt_stat(percentile, n_runs)),
-        Cell(_fmt_stat(trained, n_runs)),
+        Cell(fmt_ci(params, digits=3)),
+        Cell(_fmt_cost(_row_stat(c), digits[0])),
+        Cell(fmt_ci(predicted)),
+        Cell(fmt_ci(percentile)),
+        Cell(fmt_ci(trained)),
         Cell(NA),
     ]
     values = [
         float("nan"),
-        float(c["mean"]) if int(c["n"]) else float("nan"),
+        _mean_or_nan(_row_stat(c)),
         _mean_or_nan(predicted),
         _mean_or_nan(percentile),
         _mean_or_nan(trained),
         float("nan"),
     ]
     if simulated:
-        cells.append(Cell(_fmt_cost(c["sim_mean"], c["sim_std"], int(c["sim_n"]), n_runs, digits[1])))
+        cells.append(Cell(_fmt_cost(_row_stat(c, "sim_"), digits[1])))
         values.append(float("nan"))
     return cells, values
 
@@ -390,8 +410,9 @@ def _surrogate_notes(space: str, search: str, judge: agg.GroupJudge, unit: str) 
     ds = DATASET_LABELS.get(search, search)
     name = f" (judge {judge.name})" if judge.name else ""
     return [
-        f"Measured rows: final architecture of each run searched in the {space} space on {ds}; mean ± std over "
-        "seeds (ddof=1), n = runs with status ok.",
+        f"Measured rows: final architecture of each run searched in the {space} space on {ds}; mean [95 % CI] over "
+        "seeds (n=runs with the value; column n = runs with status ok). [quoted] rows print their source's mean ± std.",
+        CI_NOTE,
         f"{PARAMS_COLUMN}: outcome.final_facts.params_m, computed by the space for the CIFAR-10 evaluation network "
         "(C=36, 20 layers, auxiliary head excluded); not ranked. In [quoted] rows: the published count.",
         f"Search cost: device seconds the search spent (the runner's search_total, without simulated training and "
@@ -459,14 +480,10 @@ def surrogate_table1(
     )
 
 
-def _fmt_cost(mean: object, std: object, n: int, n_runs: int, digits: int | None = None) -> str:
-    """Search cost in hours from seconds; mean and std with the same decimals (the column's, when given)."""
-    if n == 0 or not _finite(mean):
-        return NA
-    hours = float(mean) / 3600.0  # type: ignore[arg-type]
-    std_h = float(std) / 3600.0 if _finite(std) else float("nan")  # type: ignore[arg-type]
-    digits = hours_digits(hours) if digits is None else digits
-    return fmt_mean_std(hours, std_h, n, digits=digits, expected_n=n_runs)
+def _fmt_cost(seconds: Stat, digits: int | None = None) -> str:
+    """Search cost in hours from seconds; mean and interval with the same decimals (the column's, when given)."""
+    hours = seconds.scaled(1 / 3600.0)
+    return fmt_ci(hours, hours_digits(hours.mean) if digits is None else digits)
 
 
 def _column_digits(seconds: pd.Series) -> int:
@@ -492,14 +509,22 @@ def _owner_sort_key(owner: str) -> tuple[int, list[object]]:
     return (0 if owner == "all" else 1, [str(p).zfill(8) if isinstance(p, int) else p for p in parts])
 
 
-def rank_tables(rs: RunSet) -> list[Table]:
-    """τ, ρ and P@K per algorithm and owner (stage/child for few-shot methods); one table per evaluation."""
-    rank = agg.rank_metrics(rs)
-    if rank.empty:
-        return []
-    tables = []
+#: P@K is printed only when the top-K% set holds this many architectures: from fewer it is a fraction of a
+#: handful (P@1% of 100 archs is 0 or 1 from a single one), so the cell says n/a with k and n instead
+MIN_TOPK_ARCHS = 10
+TOPK_PCTS = {"precision_at_1pct": 1.0, "precision_at_5pct": 5.0, "precision_at_10pct": 10.0}
+FOLDED_SUMMARY = "per-child rows (n = architectures each child owns)"
+
+
+def topk_size(k_pct: float, n: int) -> int:
+    """Architectures in the top-K% set of n, as the harness counts them (ceil, at least 1)."""
+    return max(1, math.ceil(k_pct * n / 100.0 - 1e-9))
+
+
+def _rank_evals(rank: pd.DataFrame) -> list[tuple[str, str, str, str]]:
+    """(space, search dataset, eval dataset, split) of the rank tables: per group, the primary evaluation first."""
     evals = rank[["space", "search_dataset", "eval_dataset", "split"]].drop_duplicates()
-    evals = sorted(
+    return sorted(
         evals.itertuples(index=False),
         key=lambda e: (
             e[0],
@@ -509,59 +534,146 @@ def rank_tables(rs: RunSet) -> list[Table]:
             {c: i for i, c in enumerate(agg.eval_columns_for(e[1]))}.get((e[2], e[3]), 99),
         ),
     )
-    for space, search, eval_ds, split in evals:
-        sel = rank[
-            (rank["space"] == space)
-            & (rank["search_dataset"] == search)
-            & (rank["eval_dataset"] == eval_ds)
-            & (rank["split"] == split)
-        ]
-        cols = ["Method", "Owner", "Arch set", "Archs (n)", "Runs (n)", *[label for _, label in RANK_METRICS]]
-        rows = []
-        keys = sel[["algorithm", "variant", "owner", "arch_set"]].drop_duplicates()
-        keys = sorted(keys.itertuples(index=False), key=lambda k: (k[0], k[1], _owner_sort_key(k[2]), k[3]))
-        for algorithm, variant, owner, arch_set in keys:
-            part = sel[
-                (sel["algorithm"] == algorithm)
-                & (sel["variant"] == variant)
-                & (sel["owner"] == owner)
-                & (sel["arch_set"] == arch_set)
-            ]
-            n_runs = int(part["n"].max()) if not part.empty else 0
-            n_archs = part["n_archs"].dropna()
-            row = [
-                Cell(method_label(algorithm, variant)),
-                Cell(str(owner)),
-                Cell(str(arch_set)),
-                Cell(f"{n_archs.mean():.0f}" if not n_archs.empty else NA),
-                Cell(str(n_runs)),
-            ]
-            for metric, _ in RANK_METRICS:
-                m = part[part["metric"] == metric]
-                if m.empty:
-                    row.append(Cell(NA))
-                else:
-                    r = m.iloc[0]
-                    row.append(Cell(fmt_mean_std(r["mean"], r["std"], int(r["n"]), digits=3, expected_n=n_runs)))
-            rows.append(tuple(row))
+
+
+def correlation_stat(rank_ci: pd.DataFrame, **equal: object) -> Stat | None:
+    """τ or ρ of the whole-space owner with its interval over the scored architectures, n printed as
+    architectures×seeds; None when the runs left no rank-eval points to resample (then the seed interval is used)."""
+    sel = _rows(rank_ci, **equal)
+    if sel.empty:
+        return None
+    r = sel.iloc[0]
+    n_seeds = int(r["n_seeds"])
+    return Stat(float(r["value"]), float(r["ci_lo"]), float(r["ci_hi"]), n_seeds, f"{int(r['n_archs'])}×{n_seeds}")
+
+
+def _rank_cells(part: pd.DataFrame, rank_ci: pd.DataFrame, key: dict[str, object], n_archs: int) -> list[Cell]:
+    """The metric cells of one (method, owner, arch set) row: τ and ρ of owner 'all' / arch set 'all' over the
+    scored architectures, every other mean over seeds; P@K n/a (k of n) below MIN_TOPK_ARCHS."""
+    whole = key["owner"] == "all" and key["arch_set"] == "all"
+    cells = []
+    for metric, _ in RANK_METRICS:
+        k_pct = TOPK_PCTS.get(metric)
+        k = topk_size(k_pct, n_archs) if k_pct is not None else MIN_TOPK_ARCHS
+        if k < MIN_TOPK_ARCHS:
+            cells.append(Cell(f"{NA} (k={k} of n={n_archs})"))
+            continue
+        m = part[part["metric"] == metric]
+        stat = None
+        if whole and metric in agg.RANK_CI_METRICS:
+            group = {k: v for k, v in key.items() if k not in ("owner", "arch_set")}
+            stat = correlation_stat(rank_ci, **group, metric=metric)
+        if stat is None:
+            stat = _row_stat(m.iloc[0]) if not m.empty else NO_STAT
+        cells.append(Cell(fmt_ci(stat, digits=3)))
+    return cells
+
+
+def _rank_rows(sel: pd.DataFrame, rank_ci: pd.DataFrame, with_owner: bool) -> tuple[tuple[Cell, ...], ...]:
+    """One row per (method, owner, arch set) of one evaluation's rank metrics, owners in stage/child order."""
+    if sel.empty:
+        return ()
+    keys = sel[["algorithm", "variant", "owner", "arch_set"]].drop_duplicates()
+    keys = sorted(keys.itertuples(index=False), key=lambda k: (k[0], k[1], _owner_sort_key(k[2]), k[3]))
+    first = sel.iloc[0]
+    rows = []
+    for algorithm, variant, owner, arch_set in keys:
+        part = _rows(sel, algorithm=algorithm, variant=variant, owner=owner, arch_set=arch_set)
+        n_archs = part["n_archs"].dropna()
+        archs = round(float(n_archs.mean())) if not n_archs.empty else 0
+        key = {
+            "space": first["space"],
+            "search_dataset": first["search_dataset"],
+            "algorithm": algorithm,
+            "variant": variant,
+            "eval_dataset": first["eval_dataset"],
+            "split": first["split"],
+            "owner": owner,
+            "arch_set": arch_set,
+        }
+        row = [Cell(method_label(algorithm, variant)), *([Cell(str(owner))] if with_owner else [])]
+        row += [Cell(str(arch_set)), Cell(str(archs) if not n_archs.empty else NA), Cell(str(int(part["n"].max())))]
+        rows.append(tuple(row + _rank_cells(part, rank_ci, key, archs)))
+    return tuple(rows)
+
+
+def rank_tables(rs: RunSet, rank_ci: pd.DataFrame | None = None) -> list[Table]:
+    """τ, ρ and P@K of the whole-space owner per method, one table per evaluation; the per-child owners (stage/
+    child sub-supernets of few-shot methods, a few architectures each) folded into a section of their own.
+
+    `rank_ci`: agg.rank_correlation_ci(rs), when the caller has it already (it is the costly part)."""
+    rank = agg.rank_metrics(rs)
+    if rank.empty:
+        return []
+    rank_ci = agg.rank_correlation_ci(rs) if rank_ci is None else rank_ci
+    tables = []
+    metric_cols = [label for _, label in RANK_METRICS]
+    for space, search, eval_ds, split in _rank_evals(rank):
+        sel = _rows(rank, space=space, search_dataset=search, eval_dataset=eval_ds, split=split)
         name = f"rank_{space}_{search}_{eval_ds}_{split}"
-        notes = (
-            "Per run: the harness's fixed rank-eval set scored by the supernet that owns each arch "
-            "(owner 'all' = every arch; 'stageS/childC' = that sub-supernet's region). "
-            "Values are mean ± std over runs; Archs (n) = architectures scored (mean over runs). "
-            "τ is τ-b (tie-corrected).",
-            _scoring_note(rs, space, search),
-        )
         title = (
             "Rank correlation: supernet score vs ground truth "
             f"({DATASET_LABELS.get(eval_ds, eval_ds)} "
             f"{split}), search on {DATASET_LABELS.get(search, search)}"
         )
+        notes = _rank_notes() + (_scoring_note(rs, space, search),)
         judge = agg.group_judge(rs, space, search)
         if judge.is_surrogate:
             title, notes = _surrogate_rank_labels(space, search, eval_ds, split, judge, notes)
-        tables.append(Table(name=name, title=title, columns=tuple(cols), groups=(tuple(rows),), notes=notes))
+        children = sel[sel["owner"] != "all"]
+        folded = None
+        if not children.empty:
+            folded = Table(
+                name=f"{name}_per_child",
+                title=f"Per-child rows of: {title}",
+                columns=("Method", "Owner", "Arch set", "Archs (n)", "Runs (n)", *metric_cols),
+                groups=(_rank_rows(children, rank_ci, with_owner=True),),
+                notes=_per_child_notes(),
+            )
+            notes += (
+                "Per-child owners (the sub-supernets of staged methods, a few architectures each) are folded out of "
+                f"this table: the collapsed section below (files {folded.name}.*).",
+            )
+        whole = sel[sel["owner"] == "all"]
+        tables.append(
+            Table(
+                name=name,
+                title=title,
+                columns=("Method", "Arch set", "Archs (n)", "Runs (n)", *metric_cols),
+                groups=(_rank_rows(whole, rank_ci, with_owner=False),),
+                notes=notes,
+                folded=folded,
+                folded_summary=FOLDED_SUMMARY if folded is not None else "",
+            )
+        )
     return tables
+
+
+def _rank_notes() -> tuple[str, ...]:
+    return (
+        "Per run: the harness's fixed rank-eval set, each architecture scored by the supernet that owns it; "
+        "rows = owner 'all' (every architecture: the whole space). Archs (n) = architectures scored (mean over "
+        "runs); Runs (n) = runs. τ is τ-b (tie-corrected).",
+        "τ-b and ρ of arch set 'all': mean over seeds of each seed's value on its scored architectures (archs.csv "
+        "rank_eval rows) [95 % CI over the scored architectures] (n=architectures×seeds). The interval says how much "
+        "the value depends on WHICH architectures were sampled (one resample shared by every seed when they scored "
+        "the same architectures), not how much it varies from seed to seed (each run's rank.csv has the per-seed "
+        "values). Other arch sets and P@K: mean [95 % CI over seeds] (n=runs).",
+        f"P@K: n/a (k of n) when the top-K% set holds fewer than {MIN_TOPK_ARCHS} architectures "
+        "(k = ceil(K% × n)): a precision from so few moves in steps of 1/k.",
+        CI_NOTE,
+    )
+
+
+def _per_child_notes() -> tuple[str, ...]:
+    return (
+        "Owner 'stageS/childC': the rank-eval architectures that sub-supernet owns (Archs (n), often a handful per "
+        "child), scored by it; the same owner name can cover a different region in each seed (each run picks its "
+        "own children). τ-b, ρ, P@K: mean [95 % CI over seeds] (n=runs).",
+        f"P@K: n/a (k of n) when the top-K% set holds fewer than {MIN_TOPK_ARCHS} architectures "
+        "(k = ceil(K% × n)).",
+        CI_NOTE,
+    )
 
 
 def _scoring_note(rs: RunSet, space: str, search: str) -> str:
@@ -601,8 +713,10 @@ def _surrogate_rank_labels(
 
 
 # --------------------------------------------------------------------------------------------------- ablation
-def ablation_tables(rs: RunSet) -> list[Table]:
-    """One table per algorithm that ran more than one variant: accuracy, τ and cost with deltas vs default."""
+def ablation_tables(rs: RunSet, rank_ci: pd.DataFrame | None = None) -> list[Table]:
+    """One table per algorithm that ran more than one variant: accuracy, τ and cost with deltas vs default.
+
+    `rank_ci`: agg.rank_correlation_ci(rs), when the caller has it already (computed here only when needed)."""
     acc = agg.final_accuracy(rs)
     cost = agg.search_cost(rs)
     rank = agg.rank_metrics(rs)
@@ -613,6 +727,7 @@ def ablation_tables(rs: RunSet) -> list[Table]:
         variants = sorted(part["variant"].unique())
         if len(variants) < 2:
             continue
+        rank_ci = agg.rank_correlation_ci(rs) if rank_ci is None else rank_ci
         # the reference is the default configuration: "default" (plain runs) or ablate's "default (key=value)"
         ref = next((v for v in variants if v == "default" or v.startswith("default (")), variants[0])
         variants = [ref] + [v for v in variants if v != ref]
@@ -628,29 +743,29 @@ def ablation_tables(rs: RunSet) -> list[Table]:
 
         group = {"space": space, "search_dataset": search, "algorithm": algorithm}
 
-        def lookup(variant: str, d: str, s: str, group=group) -> tuple[float, float, int]:
+        def lookup(variant: str, d: str, s: str, group=group) -> Stat:
             return _stat(acc, **group, variant=variant, eval_dataset=d, split=s)
 
-        def tau(variant: str, group=group, primary_eval=primary_eval) -> tuple[float, float, int]:
-            primary = {"eval_dataset": primary_eval[0], "split": primary_eval[1]}
-            return _stat(rank, **group, variant=variant, owner="all", arch_set="all", metric="kendall_tau", **primary)
+        def tau(variant: str, group=group, primary_eval=primary_eval, rank_ci=rank_ci) -> Stat:
+            primary = {"eval_dataset": primary_eval[0], "split": primary_eval[1], "metric": "kendall_tau"}
+            over_archs = correlation_stat(rank_ci, **group, variant=variant, **primary)
+            return over_archs or _stat(rank, **group, variant=variant, owner="all", arch_set="all", **primary)
 
-        def cost_of(variant: str, group=group) -> tuple[float, float, int]:
-            mean, std, n = _stat(cost, **group, variant=variant)
-            return mean / 3600.0, std / 3600.0, n
+        def cost_of(variant: str, group=group) -> Stat:
+            return _stat(cost, **group, variant=variant).scaled(1 / 3600.0)
 
         rows = []
         for variant in variants:
             n_runs = int((part["variant"] == variant).sum())
             row = [Cell(variant + (" (reference)" if variant == ref else "")), Cell(str(n_runs))]
             getters = [*(lambda v, d=d, s=s: lookup(v, d, s) for d, s in evals), tau, cost_of]
-            digits = [2] * len(evals) + [3, hours_digits(cost_of(ref)[0])]
+            digits = [2] * len(evals) + [3, hours_digits(cost_of(ref).mean)]
             for get, dg in zip(getters, digits, strict=True):
-                mean, std, n = get(variant)
-                text = fmt_mean_std(mean, std, n, digits=dg, expected_n=n_runs)
+                stat = get(variant)
+                text = fmt_ci(stat, digits=dg)
                 if variant != ref and text != NA:
-                    ref_mean = get(ref)[0]
-                    delta = mean - ref_mean if _finite(ref_mean) else float("nan")
+                    ref_mean = get(ref).mean
+                    delta = stat.mean - ref_mean if _finite(ref_mean) else float("nan")
                     text += f" (Δ {delta:+.{dg}f})" if _finite(delta) else f" (Δ {NA})"
                 row.append(Cell(text))
             rows.append(tuple(row))
@@ -663,6 +778,9 @@ def ablation_tables(rs: RunSet) -> list[Table]:
                 notes=(
                     f"Δ = variant mean minus the reference variant '{ref}' mean (same columns).",
                     _ablation_accuracy_note(judge, unit, search),
+                    "τ: mean over seeds [95 % CI over the scored architectures] (n=architectures×seeds); accuracy "
+                    "and cost: mean [95 % CI over seeds] (n=runs).",
+                    CI_NOTE,
                 ),
             )
         )
@@ -714,7 +832,10 @@ def to_markdown(table: Table) -> str:
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
     lines.extend(f"- {note}" for note in table.notes)
-    return "\n".join(lines) + "\n"
+    text = "\n".join(lines) + "\n"
+    if table.folded is not None:  # collapsed on GitHub and most Markdown viewers; the blank lines keep it a table
+        text += f"\n<details><summary>{table.folded_summary}</summary>\n\n{to_markdown(table.folded)}\n</details>\n"
+    return text
 
 
 _LATEX_SPECIAL = {
@@ -729,14 +850,15 @@ _LATEX_SPECIAL = {
     "~": r"\textasciitilde{}",
     "^": r"\textasciicircum{}",
 }
-_LATEX_UNICODE = {"±": r"$\pm$", "τ": r"$\tau$", "ρ": r"$\rho$", "Δ": r"$\Delta$"}
+_LATEX_UNICODE = {"±": r"$\pm$", "τ": r"$\tau$", "ρ": r"$\rho$", "Δ": r"$\Delta$", "×": r"$\times$"}
 
 
 def _latex_escape(text: str) -> str:
     out = "".join(_LATEX_SPECIAL.get(ch, ch) for ch in text)
     for uni, tex in _LATEX_UNICODE.items():
         out = out.replace(uni, tex)
-    return out
+    # a cell opening with "[" right after a row's \\ would be read as its optional [length] argument
+    return "{}" + out if out.startswith("[") else out
 
 
 def to_latex(table: Table) -> str:

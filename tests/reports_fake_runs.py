@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from scipy import stats
 
 from harness.records import ARCHS_COLUMNS, RANK_COLUMNS, RECORDS_COLUMNS  # what the runner writes
 
@@ -28,6 +29,8 @@ EVALS = (
 BASE_ACC = {"cifar10": 88.0, "cifar100": 65.0, "imagenet16-120": 38.0}
 ALGO_LEVEL = {"darts": -20.0, "spos": -4.0, "fewshot": -2.0, "hepnas": 0.0, "random_search": -1.0}
 SCORERS = ("spos", "fewshot", "hepnas")
+#: rank.csv metrics of owner "all" a shared rank-eval sample computes from its scores instead of drawing them
+SHARED_METRICS = ("kendall_tau", "spearman_rho")
 STAGED = {"hepnas": (2, 4, 8), "fewshot": (5,)}
 
 #: the seven DARTS ops a derived genotype can hold (`none` is never kept)
@@ -103,6 +106,17 @@ def _fake_arch(space: str, rng: np.random.Generator) -> str:
     return _arch_str(rng.integers(0, 5, size=6)) if space == "nb201" else _genotype_str(rng)
 
 
+def _sample_arch(space: str, index: int, rng: np.random.Generator) -> str:
+    """The arch of a shared rank-eval sample: NB201 arch number `index` (so distinct indices give distinct archs)."""
+    return _arch_str(np.array([index // 5**k % 5 for k in range(6)])) if space == "nb201" else _genotype_str(rng)
+
+
+def _from_scores(metric: str, scores: np.ndarray, truth: np.ndarray) -> float:
+    """τ-b or ρ of the scores and ground truths as written to archs.csv (what the runner puts in rank.csv)."""
+    fn = stats.kendalltau if metric == "kendall_tau" else stats.spearmanr
+    return round(float(fn(np.round(scores, 3), np.round(truth, 3))[0]), 6)
+
+
 def _arch_str(codes: np.ndarray) -> str:
     o = [OPS[int(c)] for c in codes]
     return f"|{o[0]}~0|+|{o[1]}~0|{o[2]}~1|+|{o[3]}~0|{o[4]}~1|{o[5]}~2|"
@@ -146,6 +160,7 @@ def make_run(
     final_facts: dict[str, object] | None = None,
     final_arch: str | None = None,
     trained_test_acc_pct: float | None = None,
+    rank_sample: int | None = None,
 ) -> Path:
     """Write one fake run directory and return it.
 
@@ -155,6 +170,9 @@ def make_run(
     judge: "benchmark", "surrogate", "none"), final row = (cifar10, valid, 100 epochs, 0 seeds, no index),
     genotype texts, and `outcome.final_facts` (`final_facts`; None = random params_m / surrogate_percentile).
     `final_arch` replaces the final arch text and `trained_test_acc_pct` goes to outcome.extras (a train run).
+    `rank_sample` draws the rank-eval architectures and their ground truth from that seed, so runs passing the same
+    value score the same set, as the runner's fixed rank-eval set (distinct NB201 archs; default: a set per run),
+    and writes rank.csv's owner-"all" τ-b and ρ as computed from the written scores (default: random values).
     With the defaults an NB201 run is byte-identical to what this function wrote before these options.
     """
     fake = fake_space(space)
@@ -254,8 +272,10 @@ def make_run(
             ],
         )
     if algorithm in SCORERS:
-        idx = rng.choice(15625, size=n_rank, replace=False)
-        gt = rng.uniform(*fake.rank_gt, size=n_rank)
+        sample_rng = rng if rank_sample is None else np.random.default_rng(rank_sample)
+        idx = sample_rng.choice(15625, size=n_rank, replace=False)
+        gt = sample_rng.uniform(*fake.rank_gt, size=n_rank)
+        shared = None if rank_sample is None else [_sample_arch(space, int(i), sample_rng) for i in idx]
         score = gt * 0.3 + rng.normal(0, 8, size=n_rank)
         owners_of = []
         for _ in range(n_rank):  # owner = the sub-supernet whose region holds the arch (deeper = kept longer)
@@ -276,7 +296,7 @@ def make_run(
                         "rank_eval",
                         stage,
                         child,
-                        _fake_arch(space, rng),
+                        _fake_arch(space, rng) if shared is None else shared[i],
                         int(idx[i]) if fake.indexed else None,
                         round(float(score[i]), 3),
                         "supernet_held_out_acc_pct",
@@ -303,6 +323,8 @@ def make_run(
                         "n_ties",
                     ):
                         value = 0 if metric == "n_ties" else round(float(rng.uniform(0.1, 0.6)), 4)
+                        if shared is not None and (owner, arch_set) == ("all", "all") and metric in SHARED_METRICS:
+                            value = _from_scores(metric, score, gt - (0.5 if s == "valid" and space == "nb201" else 0))
                         rank.append([owner, d, s, arch_set, n_here, metric, value])
         _write_csv(run_dir / "rank.csv", RANK_COLUMNS, rank)
     _write_csv(run_dir / "records.csv", RECORDS_COLUMNS, records)
@@ -356,9 +378,11 @@ def make_comparison(
     n_rank: int = 1000,
     space: str = "nb201",
     device: str = "cpu",
+    rank_sample: int | None = None,
 ) -> Path:
-    """The shape `compare` produces: <root>/<algorithm>/<run_id>/ for every (algorithm, seed)."""
+    """The shape `compare` produces: <root>/<algorithm>/<run_id>/ for every (algorithm, seed); `rank_sample`: see
+    make_run (one rank-eval set for every run, as the runner's)."""
     for algorithm in algorithms:
         for seed in seeds:
-            make_run(root, algorithm, seed, n_rank=n_rank, space=space, device=device)
+            make_run(root, algorithm, seed, n_rank=n_rank, space=space, device=device, rank_sample=rank_sample)
     return Path(root)

@@ -69,15 +69,16 @@ def _golden_darts_runs(root: Path) -> Path:
 
 
 # darts: params 2.9/3.1, cost 1.0/1.5 h, acc 93.5/93.1, percentile 60/50; hepnas: params 3.5/3.7, cost 2.0/3.0 h,
-# acc 94.4/94.2, percentile 90 (n=1), trained 97.1 (n=1); spos: cost 0.5 h only. Cost decimals: 3 (0.5 h column)
+# acc 94.4/94.2, percentile 90 (n=1), trained 97.1 (n=1); spos: cost 0.5 h only. Cost decimals: 3 (0.5 h column).
+# Two seeds: the 95 % percentile bootstrap interval of their mean is [min, max]; one value has none
 GOLDEN_DARTS_TABLE1 = f"""\
 ### Table 1: DARTS search on CIFAR-10, final architectures (surrogate predictions, trained and quoted accuracies in separate columns)
 
 | Method | n | Params (M, CIFAR eval network) | Search cost (GPU-hours) | Surrogate valid acc (%): {SURROGATE_LABEL} | Surrogate percentile: {SURROGATE_LABEL} | Trained from scratch (test %) | Published test acc (%) [quoted] |
 |---|---:|---:|---:|---:|---:|---:|---:|
-| darts | 2 | 3.000 ± 0.141 | 1.250 ± 0.354 | 93.30 ± 0.28 | 55.00 ± 7.07 | n/a | n/a |
-| hepnas | 2 | 3.600 ± 0.141 | 2.500 ± 0.707 | **94.30 ± 0.14** | **90.00 (n=1)** | **97.10 (n=1)** | n/a |
-| spos | 1 | n/a | **0.500** | n/a | n/a | n/a | n/a |
+| darts | 2 | 3.000 [2.900, 3.100] (n=2) | 1.250 [1.000, 1.500] (n=2) | 93.30 [93.10, 93.50] (n=2) | 55.00 [50.00, 60.00] (n=2) | n/a | n/a |
+| hepnas | 2 | 3.600 [3.500, 3.700] (n=2) | 2.500 [2.000, 3.000] (n=2) | **94.30 [94.20, 94.40] (n=2)** | **90.00 (n=1, no CI)** | **97.10 (n=1, no CI)** | n/a |
+| spos | 1 | n/a | **0.500 (n=1, no CI)** | n/a | n/a | n/a | n/a |
 | [quoted] DARTS V1 (1st order) — published DARTS-space results | n/a | n/a | n/a | n/a | n/a | n/a | n/a |
 | [quoted] DARTS V2 (2nd order), best cell, mean of 10 runs — published DARTS-space results | n/a | 3.349 | n/a | n/a | n/a | n/a | 97.24 ± 0.09 |
 | [quoted] DARTS V2 (2nd order), best cell, single model — published DARTS-space results | n/a | 3.349 | n/a | n/a | n/a | n/a | 97.37 |
@@ -119,7 +120,7 @@ def test_unknown_numbers_print_na_never_zero(tmp_path: Path) -> None:
     (old / "spec.json").write_text(json.dumps(doc), encoding="utf-8")
     table = _darts_table(rload.load(tmp_path))
     (row,) = table.groups[0]
-    assert [c.text for c in row] == ["spos", "2", "n/a", "0.0167 ± 0.0000", "n/a", "n/a", "n/a", "n/a"]
+    assert [c.text for c in row] == ["spos", "2", "n/a", "0.0167 [0.0167, 0.0167] (n=2)", "n/a", "n/a", "n/a", "n/a"]
     assert not re.search(r"\| 0(\.0+)? \|", tables.to_markdown(table))
 
 
@@ -203,7 +204,7 @@ def test_darts_ablation_reads_the_surrogate_target(tmp_path: Path) -> None:
     _darts_run(tmp_path, "hepnas", 0, 93.5, 60, {}, variant="smd=none")
     (abl,) = tables.ablation_tables(rload.load(tmp_path))
     assert abl.columns[2] == f"Surrogate valid acc (%): {SURROGATE_LABEL}"
-    assert [c.text for c in abl.rows[1]][2] == "93.50 (Δ -0.50)"
+    assert [c.text for c in abl.rows[1]][2] == "93.50 (n=1, no CI) (Δ -0.50)"
     assert SURROGATE_LABEL in abl.notes[1]
 
 

@@ -16,14 +16,19 @@ The official NB201 split indices ship with the package (harness/data/splits/, se
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from harness.data.stream import BatchStream, fixed_batches
 from harness.data.synthetic import synthetic_search_data
 from harness.data.types import DATASETS, NORM_STATS, ImageSet, SearchData, num_classes
 
+#: the packaged real CIFAR-10 subset (cifar10-jpeg.zip, PROVENANCE.md): a --data-root the package carries
+EMBEDDED_ROOT = Path(__file__).parent / "embedded"
+
 __all__ = [
     "DATASETS",
+    "EMBEDDED_ROOT",
     "NORM_STATS",
     "SEARCH_SPLITS",
     "BatchStream",

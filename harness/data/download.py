@@ -17,7 +17,7 @@ import urllib.request
 from pathlib import Path
 from typing import IO
 
-from harness.data.loaders import CIFAR10_DIR, CIFAR100_DIR, dataset_dir, missing_message
+from harness.data.loaders import CIFAR10_DIR, CIFAR100_DIR, available, dataset_dir, missing_message
 from harness.errors import InputError
 
 #: dataset -> (URL, archive md5, folder inside the archive); https://www.cs.toronto.edu/~kriz/cifar.html
@@ -119,15 +119,12 @@ def download_cifar(dataset: str, root: Path, *, timeout: float = 30.0) -> Path:
     return target
 
 
-def ensure_dataset(dataset: str, root: Path, *, download: bool = True) -> Path:
-    """The folder with `dataset`'s files under `root`; downloads CIFAR when absent and `download` is set."""
-    found = dataset_dir(dataset, root)
-    if found is not None:
-        return found
+def ensure_dataset(dataset: str, root: Path, *, download: bool = True) -> None:
+    """Make sure `root` holds `dataset` in a readable layout; downloads CIFAR when absent and `download` is set."""
+    if available(dataset, root):
+        return
     if not download or dataset not in ARCHIVES:
         raise InputError(missing_message(dataset, root))
     download_cifar(dataset, root)
-    found = dataset_dir(dataset, root)
-    if found is None:
+    if dataset_dir(dataset, root) is None:
         raise InputError(missing_message(dataset, root))
-    return found

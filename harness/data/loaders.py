@@ -6,6 +6,8 @@ Layouts looked for under `root` (the folder the official archive extracts to, or
   imagenet16-120   ImageNet16/           train_data_batch_1..10, val_data   (NB201's ImageNet 16x16:
                                          "data" uint8 rows of 768, "labels" 1-based over 1000 classes; the
                                          120-class set keeps labels <= 120, minus 1)
+  cifar10 (JPEG)   cifar10-jpeg.zip      cifar10-jpeg/{train,test}/<class>/*.jpg (harness/data/jpeg.py; read
+                                         only when the batch files are absent)
 The official files are pickles, so they are opened only from the user's root and through a restricted
 unpickler that accepts numpy arrays and plain containers and refuses any other global (no code runs).
 Readers return uint8 numpy arrays [N,3,H,W] and int64 labels [N]; normalisation happens on the device later.
@@ -110,6 +112,18 @@ def dataset_dir(dataset: str, root: Path) -> Path | None:
     return None
 
 
+def jpeg_archive(dataset: str, root: Path) -> Path | None:
+    """The CIFAR-10 JPEG zip under `root` (used when the batch files are absent), else None."""
+    from harness.data import jpeg
+
+    return jpeg.archive_path(root) if dataset == "cifar10" else None
+
+
+def available(dataset: str, root: Path) -> bool:
+    """Whether `root` holds `dataset` in a layout read_split reads."""
+    return dataset_dir(dataset, root) is not None or jpeg_archive(dataset, root) is not None
+
+
 def missing_message(dataset: str, root: Path) -> str:
     train, test = _FILES[dataset]
     where = Path(root).expanduser() / _FOLDER[dataset]
@@ -144,7 +158,12 @@ def read_split(dataset: str, root: Path, part: str) -> RawSplit:
         raise ValueError(f"part must be train or test, got {part!r}")
     folder = dataset_dir(dataset, root)
     if folder is None:
-        raise InputError(missing_message(dataset, root))
+        archive = jpeg_archive(dataset, root)
+        if archive is None:
+            raise InputError(missing_message(dataset, root))
+        from harness.data import jpeg
+
+        return RawSplit(*jpeg.read_part(archive, part))
     names = _FILES[dataset][0 if part == "train" else 1]
     if dataset == "cifar10":
         raw = _read_batches(folder, names, "labels", 32, "bytes")

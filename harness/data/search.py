@@ -46,6 +46,12 @@ def check_official_order(dataset: str, root: Path) -> None:
     ImageNet16-120 has no published checksums: its order is trusted."""
     expected = ORIGINAL_MD5.get(dataset)
     folder = loaders.dataset_dir(dataset, Path(root))
+    if expected is not None and folder is None and loaders.jpeg_archive(dataset, Path(root)) is not None:
+        raise InputError(
+            f"data split nb201_official needs the original {dataset} files (it indexes their image order), but "
+            f"{Path(root)} holds a JPEG copy ({loaders.jpeg_archive(dataset, Path(root))}); use a protocol with a "
+            "seeded split instead: --set data_protocol=train_half"
+        )
     if expected is None or folder is None:
         return
     for name, md5 in expected.items():
@@ -77,6 +83,34 @@ def split_indices(dataset: str, split: str, n_train: int) -> tuple[str, np.ndarr
     raise InputError(f"unknown search split {split!r}; allowed: {', '.join(SEARCH_SPLITS)}")
 
 
+def balanced_subset(labels: np.ndarray, idx: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """`n` of the positions `idx`, class-balanced: each class gets n // C images, and the n % C classes first in
+    a seeded shuffle of the classes one more; within a class, a seeded random choice. Returned in increasing
+    order (the batch streams shuffle; evaluation keeps the data set's own order). InputError if a class is short.
+    """
+    if n > idx.size:
+        raise InputError(f"data subset of {n} images asked from a split part of {idx.size}; allowed: 1..{idx.size}")
+    classes = np.unique(labels[idx])
+    extra = set(rng.permutation(classes)[: n % classes.size].tolist())
+    chosen = []
+    for c in classes:
+        members = idx[labels[idx] == c]
+        k = n // classes.size + (1 if int(c) in extra else 0)
+        if k > members.size:
+            raise InputError(
+                f"data subset of {n} images needs {k} of class {int(c)}, but that part holds {members.size}; "
+                f"allowed: at most {members.size * classes.size} class-balanced images"
+            )
+        chosen.append(rng.choice(members, size=k, replace=False))
+    return np.sort(np.concatenate(chosen))
+
+
+def _subset_label(n_weight: int | None, n_held_out: int | None, seed: int) -> str:
+    if n_weight is None and n_held_out is None:
+        return ""
+    return f":n={n_weight or 'all'}+{n_held_out or 'all'}:seed={seed}"
+
+
 def _to_set(raw: loaders.RawSplit, idx: np.ndarray, dataset: str, device: torch.device | str) -> ImageSet:
     images = torch.from_numpy(np.ascontiguousarray(raw.images[idx])).to(device)
     labels = torch.from_numpy(raw.labels[idx].astype(np.int64)).to(device)
@@ -90,8 +124,15 @@ def load_search_data(
     split: str = "train_half",
     device: torch.device | str = "cpu",
     download: bool = True,
+    n_weight: int | None = None,
+    n_held_out: int | None = None,
+    subset_seed: int = 0,
 ) -> SearchData:
-    """Weight / held-out halves of the real `dataset` from the user's `root` (CIFAR downloaded if absent)."""
+    """Weight / held-out halves of the real `dataset` from the user's `root` (CIFAR downloaded if absent).
+
+    `n_weight` / `n_held_out` (None: the whole part) keep a class-balanced subset of each part, drawn with numpy
+    PCG64 seeded by `subset_seed` (weight part first, then held-out part, from one generator); the identity
+    names the sizes and seed and hashes the indices kept."""
     check_dataset(dataset)
     if split not in SEARCH_SPLITS:
         raise InputError(f"unknown search split {split!r}; allowed: {', '.join(SEARCH_SPLITS)}")
@@ -105,15 +146,21 @@ def load_search_data(
         parts["test"] = loaders.read_split(dataset, Path(root), "test")
     if split == "train_test":
         h_idx = np.arange(parts["test"].labels.shape[0])
-    h = hashlib.sha256(f"{dataset}:{split}".encode())
     for part, idx in ((w_part, w_idx), (h_part, h_idx)):
-        raw = parts[part]
-        n = raw.labels.shape[0]
+        n = parts[part].labels.shape[0]
         if idx.size and (idx.min() < 0 or idx.max() >= n):
             raise InputError(
                 f"{dataset} {part} set has {n} images; split {split!r} indexes up to {int(idx.max())} "
                 "(the official split needs the complete set): index outside the images read"
             )
+    rng = np.random.default_rng(subset_seed)
+    if n_weight is not None:
+        w_idx = balanced_subset(parts[w_part].labels, w_idx, n_weight, rng)
+    if n_held_out is not None:
+        h_idx = balanced_subset(parts[h_part].labels, h_idx, n_held_out, rng)
+    h = hashlib.sha256(f"{dataset}:{split}".encode())
+    for part, idx in ((w_part, w_idx), (h_part, h_idx)):
+        raw = parts[part]
         h.update(part.encode())
         h.update(np.ascontiguousarray(idx, dtype="<i8").tobytes())
         h.update(np.ascontiguousarray(raw.images[idx]).tobytes())
@@ -126,5 +173,5 @@ def load_search_data(
         image_size=size,
         weight=_to_set(parts[w_part], w_idx, dataset, device),
         held_out=_to_set(parts[h_part], h_idx, dataset, device),
-        identity=f"{dataset}:{split}:{h.hexdigest()[:16]}",
+        identity=f"{dataset}:{split}{_subset_label(n_weight, n_held_out, subset_seed)}:{h.hexdigest()[:16]}",
     )
