@@ -19,9 +19,13 @@ $(STAMP): pyproject.toml
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
+# The four methods on real CIFAR-10 images (the embedded subset; DATA_ROOT=DIR for your own CIFAR-10), two
+# one-thread runs at a time (DEMO_JOBS), HEP-NAS first as the longest.
+DEMO_JOBS ?= 2
+DATA_ROOT ?=
 demo: $(STAMP)
-	$(BIN)/nas-harness compare --algorithms darts,spos,fewshot,hepnas --space nb201 --dataset cifar10 \
-		--preset smoke --seeds 0,1 --out runs/demo
+	$(BIN)/nas-harness compare --algorithms hepnas,spos,fewshot,darts --space nb201 --dataset cifar10 \
+		--preset demo --seeds 0 --jobs $(DEMO_JOBS) --threads 1 --out runs/demo $(if $(DATA_ROOT),--data-root $(DATA_ROOT))
 
 bench: $(STAMP)
 	$(BIN)/python -m pip install -q --no-deps xautodl==1.0.0

@@ -66,6 +66,21 @@ class SearchOutcome:
     extras: dict[str, Any] = field(default_factory=dict)  # JSON-safe
 
 
+@dataclass(frozen=True)
+class WorkItem:
+    """`count` steps of one kind in a method's search protocol (its `work_plan`), for the projected search cost
+    (harness.projection): "train" = forward + backward + SGD on the supernet, "forward" = a no-grad forward;
+    `active_ops` ops kept per edge (None: the full supernet, 1: a single path). `note` says what the step stands
+    for and what it approximates."""
+
+    phase: str
+    kind: str  # "train" | "forward"
+    count: int
+    batch_size: int
+    active_ops: int | None
+    note: str
+
+
 #: data protocols whose split has another name (few-shot NAS "public": weights on the training set, candidates
 #: scored on the test set, as its released score files were made); every other protocol names its split
 #: (harness.data.search.SEARCH_SPLITS: train_half, nb201_official, train_test)

@@ -82,6 +82,23 @@ def _failure(spec: RunSpec, run_dir: Path, exc: BaseException) -> Any:
     return _lost(spec, run_dir, exc)
 
 
+def _exit_with_parent(parent: int) -> None:
+    """Pool-worker initializer: stop this worker when the process that started it is gone (killed, or stopped
+    with a signal that skips the pool's shutdown). Without it an orphaned worker keeps training its run and
+    the runs queued to it, writing into the output folder beside a restarted comparison. The run it leaves is
+    incomplete and resumes on the next invocation."""
+    import os
+    import threading
+    import time
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(3)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
 def _run_pool(
     specs: Sequence[RunSpec],
     dirs: list[Path],
@@ -93,7 +110,12 @@ def _run_pool(
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
     results: list[Any] = [None] * len(specs)
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+    import os
+
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(
+        max_workers=jobs, mp_context=context, initializer=_exit_with_parent, initargs=(os.getpid(),)
+    ) as pool:
         futures = {pool.submit(task, spec, str(d)): i for i, (spec, d) in enumerate(zip(specs, dirs, strict=True))}
         for done, future in enumerate(as_completed(futures), start=1):
             i = futures[future]

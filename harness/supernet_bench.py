@@ -75,8 +75,10 @@ def make_supernet_step(
     mask: torch.Tensor | None = None,
     channels_last: bool = False,
     seed: int = 0,
+    amp: bool | None = None,
 ) -> Callable[[], None]:
-    """One closure = one training step of a fresh supernet on a fixed random batch."""
+    """One closure = one training step of a fresh supernet on a fixed random batch. `amp`: bf16 autocast
+    (None: on CUDA only, the `bench supernet` setting)."""
     g = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     model = one_shot.build_supernet(
@@ -93,7 +95,8 @@ def make_supernet_step(
     alpha = (1e-3 * torch.randn(one_shot.num_edges, one_shot.num_ops, generator=g)).to(device).requires_grad_()
     mask_d = None if mask is None else mask.to(device)
     opt = torch.optim.SGD(model.parameters(), lr=0.025, momentum=0.9, weight_decay=3e-4)
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
+    use_amp = device.type == "cuda" if amp is None else amp
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16) if use_amp else nullcontext()
 
     def step() -> None:
         opt.zero_grad(set_to_none=True)

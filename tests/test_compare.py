@@ -13,7 +13,7 @@ from harness.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
 SMOKE_BASELINE = REPO / "reports" / "baselines" / "smoke-cpu.json"
-DEMO_ALGORITHMS = "darts,spos,fewshot,hepnas"
+SMOKE_ALGORITHMS = "darts,spos,fewshot,hepnas"
 
 
 def test_compare_runs_grid_evaluates_all_datasets_and_skips_completed(
@@ -78,9 +78,10 @@ def test_compare_bad_input_exits_2(
 def test_smoke_comparison_matches_committed_baseline(
     tmp_path: Path, capsys: pytest.CaptureFixture, space: str, baseline: Path, accuracy_key: str, one_torch_thread
 ) -> None:
-    """What `make demo` runs (NB201), and the same comparison on the DARTS space (surrogate-judged), checked
-    against the committed baselines reports/baselines/smoke-cpu.json and smoke-cpu-darts.json (CPU smoke is
-    deterministic). Each baseline was written by `nas-harness baseline` from such a run; never hand-edited.
+    """The smoke comparison of the four methods (NB201, synthetic data), and the same comparison on the DARTS
+    space (surrogate-judged), checked against the committed baselines reports/baselines/smoke-cpu.json and
+    smoke-cpu-darts.json (CPU smoke is deterministic). Each baseline was written by `nas-harness baseline` from
+    such a run; never hand-edited.
 
     One torch thread, as the baselines were made: the DARTS supernet's depthwise convolutions round differently
     with 2 threads (last-bit differences in the SMD losses that flip a HEP-NAS selection)."""
@@ -92,7 +93,7 @@ def test_smoke_comparison_matches_committed_baseline(
         [
             "compare",
             "--algorithms",
-            DEMO_ALGORITHMS,
+            SMOKE_ALGORITHMS,
             "--space",
             space,
             "--dataset",

@@ -78,3 +78,44 @@ def test_input_errors_of_runs_exit_2_as_without_a_pool(tmp_path: Path, capsys) -
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and "cifar10 not found" in err[-1]
     assert not (tmp_path / "cmp" / "fewshot").exists()  # runs that failed their input checks leave nothing
+
+
+def _children(pid: int) -> set[int]:
+    kids = set()
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        kids |= {int(p) for p in task.read_text().split()}
+    return kids
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads process children from /proc (Linux)")
+def test_pool_workers_stop_when_the_comparison_is_killed(tmp_path: Path) -> None:
+    """A comparison killed with SIGKILL (no shutdown runs) must not leave its pool workers training on: they
+    would keep writing into the output folder beside a restarted comparison."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    argv = ["compare", "--algorithms", "hepnas,spos", "--dataset", "cifar10", "--preset", "smoke", "--seeds", "0"]
+    cmd = [sys.executable, "-m", "harness", *argv, "--out", str(tmp_path / "cmp"), "--threads", "1", "--jobs", "2"]
+    parent = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        workers: set[int] = set()
+        while time.monotonic() < deadline and len(workers) < 2:
+            workers = {p for p in _children(parent.pid) if b"spawn_main" in Path(f"/proc/{p}/cmdline").read_bytes()}
+            time.sleep(0.2)
+        assert len(workers) == 2, "the pool workers did not start"
+        time.sleep(2.0)  # the workers are past their start-up and into a run
+        os.kill(parent.pid, signal.SIGKILL)
+        parent.wait()
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and any(Path(f"/proc/{p}").exists() for p in workers):
+            time.sleep(0.2)
+        alive = [p for p in workers if Path(f"/proc/{p}/status").exists() and "zombie" not in
+                 Path(f"/proc/{p}/status").read_text()]
+        assert not alive, f"pool workers {alive} outlived the killed comparison"
+    finally:
+        if parent.poll() is None:
+            parent.kill()

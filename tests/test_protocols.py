@@ -202,7 +202,8 @@ def test_dry_run_json_prints_every_resolved_spec_and_writes_nothing(tmp_path: Pa
 
     out = tmp_path / "cmp"
     argv = ["compare", "--algorithms", "darts,hepnas", "--dataset", "cifar100", "--preset", "paper", "--seeds", "0,1"]
-    code = main([*argv, "--out", str(out), "--data-root", str(tmp_path), "--dry-run", "--json"])
+    argv += ["--out", str(out), "--data-root", str(tmp_path), "--dry-run", "--json", "--no-projection"]
+    code = main(argv)
     plan = json.loads(capsys.readouterr().out)
     assert code == 0 and not out.exists() and len(plan) == 4
     darts, hep = plan[0], plan[2]
@@ -211,7 +212,7 @@ def test_dry_run_json_prints_every_resolved_spec_and_writes_nothing(tmp_path: Pa
     assert hep["rank_eval"]["bn"] == "recalibrate" and hep["rank_eval"]["targets"][0] == "cifar100:test"
     assert hep["judge"]["kind"] == "benchmark" and hep["config"]["lr_schedule"] == "public_code"
     assert darts["differs_from_defaults"] == {}  # the paper preset IS the Config defaults
-    amp = main([*argv, "--out", str(out), "--data-root", str(tmp_path), "--dry-run", "--json", "--set", "amp=true"])
+    amp = main([*argv, "--set", "amp=true"])
     assert amp == 0 and json.loads(capsys.readouterr().out)[0]["precision"].startswith("bf16")
 
 

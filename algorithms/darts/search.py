@@ -29,8 +29,9 @@ from algorithms.common.supernet_train import (
     train_darts_epoch,
 )
 from algorithms.darts.config import Config
-from harness.api import Arch, RunContext, SearchOutcome
+from harness.api import Arch, RunContext, SearchOutcome, WorkItem
 from harness.data import BatchStream
+from harness.projection import steps_per_epoch
 from harness.spaces.base import SearchSpace
 from harness.train import make_adam, make_sgd, path_cosine_lr, set_lr
 
@@ -44,6 +45,19 @@ class Darts:
     Config: ClassVar[type] = Config
     uses_oracle: ClassVar[bool] = False
     requires: ClassVar[tuple[str, ...]] = ("one_shot",)
+
+    @staticmethod
+    def work_plan(cfg: Config, space: SearchSpace, n_weight: int, n_held_out: int) -> list[WorkItem]:
+        """The protocol in supernet steps (harness.projection): per weight batch one weight step and one
+        architecture step of the full supernet (second order: virtual step, w' loss and two Hessian-product
+        passes, four forward/backward passes in all)."""
+        steps = cfg.epochs * steps_per_epoch(n_weight, cfg.batch_size, cfg.max_steps_per_epoch)
+        passes = 1 if cfg.order == 1 else 4
+        return [
+            WorkItem("supernet", "train", steps, cfg.batch_size, None, "weight step (mixture of all ops)"),
+            WorkItem("supernet", "train", passes * steps, cfg.batch_size, None,
+                     f"architecture step ({passes} forward/backward pass(es), timed as weight steps)"),
+        ]
 
     def __init__(self, config: Config | None = None) -> None:
         self.config = config if config is not None else Config()

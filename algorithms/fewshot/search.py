@@ -39,8 +39,9 @@ from algorithms.common.partition import SupernetState, edge_partitions, spawn_ch
 from algorithms.common.sampling import sample_arch, sample_path_weights
 from algorithms.common.scoring import held_out_score_batches, score_by_owner, score_single_path
 from algorithms.common.supernet_train import build_supernet, check_split, generator_states, restore_generators
-from harness.api import Arch, RunContext, SearchOutcome, StageOutcome, SubSupernetOutcome
+from harness.api import Arch, RunContext, SearchOutcome, StageOutcome, SubSupernetOutcome, WorkItem
 from harness.errors import InputError
+from harness.projection import steps_per_epoch
 from harness.spaces.base import SearchSpace, SinglePathAdapter
 
 from .config import Config
@@ -53,6 +54,26 @@ class FewShot:
     Config: ClassVar[type] = Config
     uses_oracle: ClassVar[bool] = False
     requires: ClassVar[tuple[str, ...]] = ("one_shot",)
+
+    @staticmethod
+    def work_plan(cfg: Config, space: SearchSpace, n_weight: int, n_held_out: int) -> list[WorkItem]:
+        """The protocol in supernet steps (harness.projection): the one-shot supernet, one sub-supernet per op of
+        the split edge (single-path steps both), then each child's candidates on the held-out half."""
+        one_shot = space.one_shot
+        children = len([op for op in one_shot.ops if op not in cfg.exclude_ops])
+        steps = steps_per_epoch(n_weight, cfg.batch_size, cfg.max_steps_per_epoch)
+        scored = min(n_held_out, cfg.score_max_images or n_held_out)
+        per_arch = steps_per_epoch(scored, cfg.eval_batch_size)
+        mask = np.ones((one_shot.num_edges, one_shot.num_ops), dtype=bool)
+        region = space.one_shot.region_size(mask) // max(children, 1)
+        candidates = cfg.candidates_per_child or region
+        return [
+            WorkItem("one-shot", "train", cfg.oneshot_epochs * steps, cfg.batch_size, 1, "single-path weight step"),
+            WorkItem("children", "train", children * cfg.child_epochs * steps, cfg.batch_size, 1,
+                     f"{children} sub-supernets, single-path weight steps"),
+            WorkItem("search", "forward", children * candidates * per_arch, cfg.eval_batch_size, 1,
+                     f"{candidates} candidates per child on {scored:,} held-out images"),
+        ]
 
     def __init__(self, config: Config | None = None) -> None:
         self.config = config if config is not None else Config()

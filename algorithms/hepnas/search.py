@@ -83,8 +83,9 @@ from algorithms.common.partition import (
 )
 from algorithms.common.scoring import score_by_owner
 from algorithms.common.supernet_train import build_supernet, check_split
-from harness.api import Arch, RunContext, SearchOutcome, StageOutcome, SubSupernetOutcome
+from harness.api import Arch, RunContext, SearchOutcome, StageOutcome, SubSupernetOutcome, WorkItem
 from harness.errors import InputError
+from harness.projection import steps_per_epoch
 from harness.spaces.base import OneShotAdapter, SearchSpace
 
 from .config import Config
@@ -132,6 +133,35 @@ class HepNas:
     Config: ClassVar[type] = Config
     uses_oracle: ClassVar[bool] = False
     requires: ClassVar[tuple[str, ...]] = ("one_shot",)
+
+    @staticmethod
+    def work_plan(cfg: Config, space: SearchSpace, n_weight: int, n_held_out: int) -> list[WorkItem]:
+        """The protocol in supernet steps (harness.projection). Every supernet and child step is timed on the full
+        supernet (an upper bound: a child keeps part of the ops of the edges already split). Per weight batch: a
+        weight step and an architecture step; per SMD step of a child: its weight and architecture steps, a
+        teacher forward and one forward per sibling (smd both / mutual); GM: one forward/backward per probe batch
+        and planned child; selection: every child on the whole held-out half."""
+        one_shot = space.one_shot
+        b = cfg.batch_size
+        cap = cfg.max_steps_per_epoch
+        steps = min(steps_per_epoch(n_weight, b, cap), steps_per_epoch(n_held_out, b, cap))  # zip of the two halves
+        order = "node" if cfg.stage_order == "random" else cfg.stage_order
+        planned = planned_stage_children(one_shot, cfg, stage_hierarchies(one_shot, order, len(cfg.split_epochs)))
+        smd_steps = sum(planned) * cfg.smd_epochs * steps
+        sibling_forwards = sum(c * (c - 1) for c in planned) * cfg.smd_epochs * steps if uses_siblings(cfg.smd) else 0
+        teacher_forwards = smd_steps if uses_teacher(cfg.smd) else 0
+        select_bs = cfg.select_batch_size or b
+        supernet_steps = (cfg.split_epochs[-1] + cfg.final_epochs) * steps
+        return [
+            WorkItem("supernet", "train", 2 * supernet_steps, b, None,
+                     f"{cfg.split_epochs[-1] + cfg.final_epochs} epochs of weight + architecture steps"),
+            WorkItem("GM split", "train", cfg.gm_batches * sum(planned), b, None, "probe batches x planned children"),
+            WorkItem("SMD", "train", 2 * smd_steps, b, None,
+                     f"children {planned}: weight + architecture steps, {cfg.smd_epochs} epoch(s) per stage"),
+            WorkItem("SMD", "forward", teacher_forwards + sibling_forwards, b, None, "teacher and sibling forwards"),
+            WorkItem("selection", "forward", sum(planned) * steps_per_epoch(n_held_out, select_bs), select_bs, None,
+                     "every child on the held-out half"),
+        ]
 
     def __init__(self, config: Config | None = None) -> None:
         self.config = config if config is not None else Config()

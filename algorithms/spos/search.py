@@ -49,10 +49,11 @@ from algorithms.common.supernet_train import (
     train_weights_epoch,
 )
 from algorithms.spos.config import Config
-from harness.api import Arch, RunContext, SearchOutcome
+from harness.api import Arch, RunContext, SearchOutcome, WorkItem
 from harness.data import BatchStream
 from harness.data.types import ImageSet
 from harness.errors import InputError
+from harness.projection import steps_per_epoch
 from harness.spaces.base import SearchSpace, SinglePathAdapter
 from harness.train import make_sgd, path_cosine_lr, set_lr
 
@@ -68,6 +69,24 @@ class Spos:
     Config: ClassVar[type] = Config
     uses_oracle: ClassVar[bool] = False
     requires: ClassVar[tuple[str, ...]] = ("one_shot",)
+
+    @staticmethod
+    def work_plan(cfg: Config, space: SearchSpace, n_weight: int, n_held_out: int) -> list[WorkItem]:
+        """The protocol in supernet steps (harness.projection): single-path training, then candidate scoring."""
+        steps = steps_per_epoch(n_weight, cfg.batch_size, cfg.max_steps_per_epoch)
+        items = [WorkItem("supernet", "train", cfg.epochs * steps, cfg.batch_size, 1, "single-path weight step")]
+        scored = min(n_held_out, cfg.score_max_images or n_held_out)
+        per_arch = steps_per_epoch(scored, cfg.eval_batch_size)
+        if cfg.search == "evolution":
+            archs = (cfg.population or 0) * (cfg.generations or 0)
+            items.append(WorkItem("search", "forward", archs * per_arch, cfg.eval_batch_size, 1, "fitness"))
+        elif cfg.selection == "autodl":
+            items.append(WorkItem("selection", "forward", cfg.num_candidates, cfg.select_batch_size, 1,
+                                  "one held-out batch per candidate"))
+        else:
+            items.append(WorkItem("selection", "forward", cfg.num_candidates * per_arch, cfg.eval_batch_size, 1,
+                                  "each candidate on the held-out half"))
+        return items
 
     def __init__(self, config: Config | None = None) -> None:
         self.config = config if config is not None else Config()

@@ -62,10 +62,54 @@ def plan_entry(spec: RunSpec, root: Path) -> dict[str, Any]:
     }
 
 
-def print_plan(specs: Sequence[RunSpec], root: Path, *, as_json: bool) -> int:
-    """Print the plan (one line per run, or the JSON list with --json); exit code 0."""
+def _projection(specs: Sequence[RunSpec]) -> tuple[list[Any], dict[Any, float]]:
+    """Projected search cost of every run whose algorithm declares a `work_plan` (harness.projection)."""
+    import sys
+
+    import torch
+
+    from harness.projection import project, protocol_sizes
+    from harness.spaces import get_space
+
+    if specs:
+        torch.set_num_threads(specs[0].threads)  # time steps with the threads the runs will get
+    runs = []
+    for spec in specs:
+        cls = registry.resolve_algorithm(spec.algorithm)
+        work_plan = getattr(cls, "work_plan", None)
+        if work_plan is None:
+            continue
+        cfg, space = spec.config, get_space(spec.space)
+        if spec.data.source == "synthetic":
+            sizes = spec.data.synthetic_sizes
+        else:
+            protocol = getattr(cfg, "data_protocol", None)
+            split = protocol_split(protocol) if protocol else spec.data.split
+            sizes = protocol_sizes(spec.search_dataset, split, spec.data.n_weight, spec.data.n_held_out)
+        items = work_plan(cfg, space, *sizes)
+        amp = bool(getattr(cfg, "amp", False))
+        runs.append((spec.algorithm, spec.seed, items, space.one_shot, cfg.supernet.C, cfg.supernet.N, amp))
+    return project(runs, log=lambda line: print(line, file=sys.stderr, flush=True))
+
+
+def print_plan(specs: Sequence[RunSpec], root: Path, *, as_json: bool, projection: bool = False) -> int:
+    """Print the plan (one line per run, or the JSON list with --json), then with `projection` the projected
+    search cost from measured step times; exit code 0."""
     entries = [plan_entry(spec, root) for spec in specs]
+    projections, measured = _projection(specs) if projection else ([], {})
     if as_json:
+        by_run = {(p.algorithm, p.seed): p for p in projections}
+        for e in entries:
+            p = by_run.get((e["algorithm"], e["seed"]))
+            if p is not None:
+                e["projection"] = {
+                    "cpu_hours": p.hours("CPU"),
+                    "gpu_hours": p.hours("GPU"),
+                    "items": [
+                        {**dataclasses.asdict(item), "step_s": {d: t[i] for d, t in p.step_s.items()}}
+                        for i, item in enumerate(p.items)
+                    ],
+                }
         print(json.dumps(entries, indent=2, allow_nan=False))
         return 0
     for e in entries:
@@ -74,4 +118,8 @@ def print_plan(specs: Sequence[RunSpec], root: Path, *, as_json: bool) -> int:
             f"{e['run_id']}  {e['algorithm']}  seed={e['seed']}  {e['variant'] or '-'}  {e['precision']}  "
             f"data={e['data']['split']}  rank_bn={e['rank_eval']['bn']}  [{departures}]  -> {e['run_dir']}"
         )
+    if projections:
+        from harness.projection import format_projection
+
+        print(format_projection(projections, measured))
     return 0

@@ -42,6 +42,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--dry-run", action="store_true", help="print each planned run's resolved spec without running anything"
     )
     p.add_argument("--json", action="store_true", help="with --dry-run: the plan as a JSON list")
+    p.add_argument(
+        "--no-projection",
+        action="store_true",
+        help="with --dry-run: skip the projected search cost (it times a few supernet steps of every method)",
+    )
     p.set_defaults(func=run)
 
 
@@ -101,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
         data_root=str(args.data_root) if args.data_root else None,
     )
     if args.dry_run:
-        return print_plan(specs, args.out, as_json=args.json)
+        return print_plan(specs, args.out, as_json=args.json, projection=not args.no_projection)
     results = run_specs(specs, args.out, executor=args.executor, jobs=args.jobs, ray_address=args.ray_address)
     failed = [r for r in results if r.status != "ok"]
     skipped = sum(bool(r.skipped) for r in results)
