@@ -70,14 +70,29 @@ class Projection:
         return sum(item.count * t for item, t in zip(self.items, times, strict=True)) / 3600.0  # type: ignore[operator]
 
 
-def _make_forward(one_shot: OneShotAdapter, key: StepKey, device: torch.device) -> Callable[[], None]:
+def step_mask(one_shot: OneShotAdapter, active_ops: int | None) -> torch.Tensor | None:
+    """The op mask a timed step keeps. A single path (1 op per edge) cycles the non-`none` ops over the edges (NB201:
+    skip, 1x1, 3x3, pool, skip, 1x1), so its cost is near a uniformly sampled path's, not the all-skip path's."""
     from harness.supernet_bench import keep_ops_mask
 
+    if active_ops is None:
+        return None
+    if active_ops != 1:
+        return keep_ops_mask(one_shot, active_ops)
+    ops = [o for o, name in enumerate(one_shot.ops) if name != "none"]
+    mask = torch.zeros(one_shot.num_edges, one_shot.num_ops, dtype=torch.bool)
+    for e in range(one_shot.num_edges):
+        mask[e, ops[e % len(ops)]] = True
+    return mask
+
+
+def _make_forward(one_shot: OneShotAdapter, key: StepKey, device: torch.device) -> Callable[[], None]:
     g = torch.Generator().manual_seed(0)
     model = one_shot.build_supernet(num_classes=10, C=key.C, N=key.N, affine=False, track_running_stats=True)
     model = model.to(device).eval()
     x = torch.randn(key.batch_size, 3, 32, 32, generator=g).to(device)
-    mask = None if key.active_ops is None else keep_ops_mask(one_shot, key.active_ops).to(device)
+    mask = step_mask(one_shot, key.active_ops)
+    mask = None if mask is None else mask.to(device)
     w = torch.full((one_shot.num_edges, one_shot.num_ops), 1.0 / one_shot.num_ops, device=device)
     if mask is not None:
         w = torch.where(mask, w, torch.zeros_like(w))
@@ -93,10 +108,10 @@ def _make_forward(one_shot: OneShotAdapter, key: StepKey, device: torch.device) 
 
 def time_key(one_shot: OneShotAdapter, key: StepKey, device: torch.device, *, steps: int = 3) -> float:
     """Median seconds of `steps` timed steps after one untimed one."""
-    from harness.supernet_bench import keep_ops_mask, make_supernet_step, time_step
+    from harness.supernet_bench import make_supernet_step, time_step
 
     if key.kind == "train":
-        mask = None if key.active_ops is None else keep_ops_mask(one_shot, key.active_ops)
+        mask = step_mask(one_shot, key.active_ops)
         step = make_supernet_step(
             one_shot, batch_size=key.batch_size, device=device, C=key.C, N=key.N, mask=mask, amp=key.amp
         )
