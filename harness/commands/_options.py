@@ -35,11 +35,24 @@ def positive_int(text: str) -> int:
     return value
 
 
+#: --preset help of every command that launches runs (harness/experiments/*.toml)
+PRESET_HELP = (
+    "smoke (CPU, synthetic data, CI), demo (CPU, the embedded real CIFAR-10 subset), cpu (CPU, real data from "
+    "--data-root, shortened schedules) or paper (published schedules, GPU)"
+)
+
+
 def add_run_options(p: argparse.ArgumentParser, *, set_help: str) -> None:
     """`--set KEY=VALUE` (repeatable, typed), `--device`, `--data-root` and `--threads`."""
     p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE", help=set_help)
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default=None, help="default: the preset's")
-    p.add_argument("--data-root", type=Path, default=None, metavar="PATH", help="real data folder (paper preset)")
+    p.add_argument(
+        "--data-root",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="real data folder (cpu / paper presets; replaces the demo preset's embedded subset)",
+    )
     p.add_argument(
         "--threads",
         type=positive_int,

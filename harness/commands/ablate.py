@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 
 from harness import registry
-from harness.commands._options import add_executor_options, add_run_options, out_folder, run_threads
+from harness.commands._options import PRESET_HELP, add_executor_options, add_run_options, out_folder, run_threads
 from harness.errors import InputError
 
 ALGORITHM = "hepnas"
@@ -40,7 +40,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help=f"search space ({', '.join(registry.SPACES)}; default {registry.DEFAULT_SPACE})",
     )
     p.add_argument("--dataset", required=True, help="search dataset: cifar10, cifar100, imagenet16-120")
-    p.add_argument("--preset", required=True, help="smoke or paper")
+    p.add_argument("--preset", required=True, help=PRESET_HELP)
     p.add_argument("--seeds", default="0", metavar="S1,S2,...", help="comma-separated seeds (default 0)")
     p.add_argument("--out", required=True, type=out_folder, metavar="DIR")
     add_run_options(p, set_help="typed override applied to every run (not the studied key)")

@@ -12,7 +12,7 @@ import argparse
 from pathlib import Path
 
 from harness import registry
-from harness.commands._options import add_executor_options, add_run_options, out_folder, run_threads
+from harness.commands._options import PRESET_HELP, add_executor_options, add_run_options, out_folder, run_threads
 
 SEARCH_DATASETS = ("cifar10", "cifar100")
 
@@ -32,7 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help=f"search space ({', '.join(registry.SPACES)}; default {registry.DEFAULT_SPACE})",
     )
     p.add_argument("--dataset", required=True, type=str.lower, help="search dataset: cifar10 or cifar100")
-    p.add_argument("--preset", required=True, help="smoke (CPU, synthetic data) or paper")
+    p.add_argument("--preset", required=True, help=PRESET_HELP)
     p.add_argument("--seeds", default="0,1,2,3", metavar="S,S,...", help="search seeds (default 0,1,2,3)")
     p.add_argument("--out", required=True, type=out_folder, metavar="DIR")
     add_run_options(p, set_help="typed override applied to every run (Config field, data.* or rank_eval.*)")

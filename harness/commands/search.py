@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 
 from harness import registry
-from harness.commands._options import add_run_options, execute_and_report, out_folder
+from harness.commands._options import PRESET_HELP, add_run_options, execute_and_report, out_folder
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -26,7 +26,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help=f"search space ({', '.join(registry.SPACES)}; default {registry.DEFAULT_SPACE})",
     )
     p.add_argument("--dataset", required=True, type=str.lower, help="search dataset: cifar10, cifar100, imagenet16-120")
-    p.add_argument("--preset", required=True, help="smoke (CPU, synthetic data) or paper (published schedules)")
+    p.add_argument("--preset", required=True, help=PRESET_HELP)
     p.add_argument("--seed", required=True, type=int)
     p.add_argument("--out", required=True, type=out_folder, metavar="DIR", help="the run directory to write")
     add_run_options(

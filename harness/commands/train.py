@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 
 from harness import registry
-from harness.commands._options import add_run_options, execute_and_report, out_folder
+from harness.commands._options import PRESET_HELP, add_run_options, execute_and_report, out_folder
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -31,7 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help=f"search space ({', '.join(registry.SPACES)}; default {registry.DEFAULT_SPACE})",
     )
     p.add_argument("--dataset", required=True, type=str.lower, help="data set to train and test on")
-    p.add_argument("--preset", required=True, help="smoke (tiny network, synthetic data) or paper (published recipe)")
+    p.add_argument("--preset", required=True, help=PRESET_HELP)
     p.add_argument("--seed", required=True, type=int)
     p.add_argument("--out", required=True, type=out_folder, metavar="DIR", help="the run directory to write")
     add_run_options(p, set_help="typed override of the recipe (algorithms/train/config.py), e.g. epochs=10")

@@ -3,7 +3,9 @@
 Public API (algorithms reach it through `RunContext.data`):
   ImageSet, SearchData                      on-device tensors + the weight / held-out halves
   synthetic_search_data(...)                embedded deterministic data set (no files)
-  load_search_data(dataset, root=, split=)  real data from a user-named --data-root
+  load_search_data(dataset, root=, split=)  real data from a user-named --data-root (n_weight / n_held_out:
+                                            a seeded class-balanced subset)
+  EMBEDDED_ROOT                             the packaged real CIFAR-10 subset (a --data-root; `demo` preset)
   BatchStream, fixed_batches                shuffled / augmented batches, in-order evaluation batches
 
 Real data comes only from the folder the user names with --data-root (see harness/data/loaders.py):

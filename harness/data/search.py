@@ -46,11 +46,12 @@ def check_official_order(dataset: str, root: Path) -> None:
     ImageNet16-120 has no published checksums: its order is trusted."""
     expected = ORIGINAL_MD5.get(dataset)
     folder = loaders.dataset_dir(dataset, Path(root))
-    if expected is not None and folder is None and loaders.jpeg_archive(dataset, Path(root)) is not None:
+    archive = loaders.jpeg_archive(dataset, Path(root)) if folder is None else None
+    if expected is not None and archive is not None:
         raise InputError(
             f"data split nb201_official needs the original {dataset} files (it indexes their image order), but "
-            f"{Path(root)} holds a JPEG copy ({loaders.jpeg_archive(dataset, Path(root))}); use a protocol with a "
-            "seeded split instead: --set data_protocol=train_half"
+            f"{Path(root)} holds a JPEG copy ({archive}); use a protocol with a seeded split instead: "
+            "--set data_protocol=train_half"
         )
     if expected is None or folder is None:
         return
