@@ -29,6 +29,17 @@ JOBS: dict[str, str] = {
 }
 """Runs that use the algorithm contract but are not search methods (never part of `compare`)."""
 
+BENCHMARKS: dict[str, str] = {
+    "score": "algorithms.common.scoring_bench:bench_score",
+}
+"""Timings of algorithm code that `nas-harness bench` runs (resolved like algorithms, by name)."""
+
+
+def resolve_benchmark(name: str) -> Any:
+    """The benchmark function registered under `name` (imported now)."""
+    return _import_target(BENCHMARKS[name])
+
+
 DEFAULT_SPACE = "nb201"
 """The space a command uses when none is named."""
 

@@ -8,14 +8,16 @@ CUDA: bf16 autocast, channels_last, and a synchronize around each timed step.
 
 from __future__ import annotations
 
+import itertools
 import json
 import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable
-from contextlib import nullcontext
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -110,6 +112,58 @@ def make_supernet_step(
     return step
 
 
+def bench_archs(one_shot: OneShotAdapter, count: int, seed: int = 0) -> list[Any]:
+    """`count` architectures drawn uniformly from the whole space (torch generator seeded `seed`): the paths
+    the single-path and scoring benchmarks cycle through (the same ones for ours and for a reference)."""
+    g = torch.Generator().manual_seed(seed)
+    return [one_shot.sample_arch(one_shot.full_mask(), g) for _ in range(count)]
+
+
+def engine_context(one_shot: OneShotAdapter, name: str | None) -> AbstractContextManager[Any]:
+    """The space's supernet engine `name` (None: its default); InputError for an engine it lacks."""
+    if name is None:
+        return nullcontext()
+    engines = getattr(one_shot, "engines", ("autograd",))
+    if name not in engines:
+        raise InputError(f"--engine {name!r}: this space's supernet engines are {', '.join(engines)}")
+    select = getattr(one_shot, "supernet_engine", None)
+    return nullcontext() if select is None else select(name)
+
+
+def make_single_path_step(
+    one_shot: OneShotAdapter,
+    archs: Sequence[Any],
+    *,
+    batch_size: int,
+    device: torch.device,
+    C: int = 16,
+    N: int = 5,
+    num_classes: int = 10,
+    seed: int = 0,
+) -> Callable[[], None]:
+    """One closure = one SPOS weight step on a fixed random batch: the next of `archs` (cycled) as one-hot op
+    weights and mask, cross-entropy, backward, clip, SGD; no architecture parameters, as in SPOS."""
+    g = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    model = one_shot.build_supernet(
+        num_classes=num_classes, C=C, N=N, affine=False, track_running_stats=True
+    ).to(device)
+    x = torch.randn(batch_size, 3, 32, 32, generator=g).to(device)
+    y = torch.randint(0, num_classes, (batch_size,), generator=g).to(device)
+    paths = [torch.as_tensor(one_shot.arch_weights(a), dtype=torch.float32, device=device) for a in archs]
+    opt = torch.optim.SGD(model.parameters(), lr=0.025, momentum=0.9, weight_decay=3e-4)
+    turn = itertools.cycle(paths)
+
+    def step() -> None:
+        w = next(turn)
+        opt.zero_grad(set_to_none=True)
+        F.cross_entropy(model(x, w, w.bool()), y).backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+        opt.step()
+
+    return step
+
+
 def time_step(step: Callable[[], None], device: torch.device) -> float:
     """Wall seconds of one call, synchronised on CUDA."""
     if device.type == "cuda":
@@ -119,6 +173,39 @@ def time_step(step: Callable[[], None], device: torch.device) -> float:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     return time.perf_counter() - t0
+
+
+def _check_run(batch_size: int, steps: int, warmup: int, threads: int | None) -> None:
+    if batch_size < 1 or steps < 1 or warmup < 0:
+        raise InputError(
+            f"batch size and steps must be >= 1 and warmup >= 0, got {batch_size}, {steps}, {warmup}"
+        )
+    if threads is not None:
+        if threads < 1:
+            raise InputError(f"--threads must be >= 1, got {threads}")
+        torch.set_num_threads(threads)
+
+
+def _timed(
+    step: Callable[[], None],
+    dev: torch.device,
+    *,
+    steps: int,
+    warmup: int,
+    progress: Callable[[int, int], None] | None,
+) -> list[float]:
+    for _ in range(warmup):
+        time_step(step, dev)
+    times = []
+    for i in range(steps):
+        times.append(time_step(step, dev))
+        if progress is not None:
+            progress(i + 1, steps)
+    return times
+
+
+def _device_name(dev: torch.device) -> str:
+    return torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu"
 
 
 def bench_supernet(
@@ -133,41 +220,64 @@ def bench_supernet(
     threads: int | None = None,
     progress: Callable[[int, int], None] | None = None,
     N: int = 5,
+    engine: str | None = None,
 ) -> StepTiming:
     """Median step time of the space's full (or `active_ops_per_edge`-op) C=16, N-cell supernet (default N=5)
-    on random 32x32 data (None = every op active)."""
-    if batch_size < 1 or steps < 1 or warmup < 0:
-        raise InputError(
-            f"batch size and steps must be >= 1 and warmup >= 0, got {batch_size}, {steps}, {warmup}"
-        )
+    on random 32x32 data (None = every op active), with supernet engine `engine` (None: the default)."""
+    _check_run(batch_size, steps, warmup, threads)
     dev = resolve_device(device)
-    if threads is not None:
-        if threads < 1:
-            raise InputError(f"--threads must be >= 1, got {threads}")
-        torch.set_num_threads(threads)
     cl = dev.type == "cuda" if channels_last is None else channels_last
     keep = one_shot.num_ops if active_ops_per_edge is None else active_ops_per_edge
     mask = None if keep == one_shot.num_ops else keep_ops_mask(one_shot, keep)
-    step = make_supernet_step(one_shot, batch_size=batch_size, device=dev, N=N, mask=mask, channels_last=cl)
-    for _ in range(warmup):
-        time_step(step, dev)
-    times = []
-    for i in range(steps):
-        times.append(time_step(step, dev))
-        if progress is not None:
-            progress(i + 1, steps)
+    with engine_context(one_shot, engine):
+        step = make_supernet_step(one_shot, batch_size=batch_size, device=dev, N=N, mask=mask, channels_last=cl)
+        times = _timed(step, dev, steps=steps, warmup=warmup, progress=progress)
     med = statistics.median(times)
-    name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu"
     return StepTiming(
         step_s_median=med,
         images_per_s=batch_size / med,
         batch_size=batch_size,
         steps=steps,
-        device=name,
+        device=_device_name(dev),
         torch_version=torch.__version__,
         threads=torch.get_num_threads(),
         channels_last=cl,
         active_ops_per_edge=keep,
+        step_s=tuple(times),
+    )
+
+
+def bench_single_path(
+    one_shot: OneShotAdapter,
+    *,
+    batch_size: int = 64,
+    steps: int = 10,
+    warmup: int = 2,
+    device: str = "auto",
+    threads: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    N: int = 5,
+    engine: str | None = None,
+) -> StepTiming:
+    """Median SPOS weight-step time (C=16, N cells per stage, random 32x32 data), cycling through `steps +
+    warmup` uniformly drawn paths (`bench_archs`, seed 0)."""
+    _check_run(batch_size, steps, warmup, threads)
+    dev = resolve_device(device)
+    archs = bench_archs(one_shot, steps + warmup)
+    with engine_context(one_shot, engine):
+        step = make_single_path_step(one_shot, archs, batch_size=batch_size, device=dev, N=N)
+        times = _timed(step, dev, steps=steps, warmup=warmup, progress=progress)
+    med = statistics.median(times)
+    return StepTiming(
+        step_s_median=med,
+        images_per_s=batch_size / med,
+        batch_size=batch_size,
+        steps=steps,
+        device=_device_name(dev),
+        torch_version=torch.__version__,
+        threads=torch.get_num_threads(),
+        channels_last=False,
+        active_ops_per_edge=1,
         step_s=tuple(times),
     )
 

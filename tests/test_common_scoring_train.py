@@ -206,3 +206,32 @@ def test_score_for_rank_follows_the_context_protocol(tmp_path, data):
     ]
     assert recal.tolist() == pytest.approx(ref, abs=1e-9)
     ctx.close()
+
+
+@pytest.mark.parametrize("bn_mode", ["eval", "train"])
+def test_scoring_shares_the_stem_and_chunks_eval_batches_exactly(bn_mode):
+    """score_single_path runs the stem once per batch and, with running statistics, forwards EVAL_CHUNK images
+    at a time: the scores equal a plain loop of whole-batch supernet forwards, one architecture at a time."""
+    from algorithms.common.scoring import EVAL_CHUNK
+
+    one_shot = get_space("nb201").one_shot
+    torch.manual_seed(0)
+    net = NB201Supernet(num_classes=10, C=4, N=1)
+    with torch.no_grad():  # non-trivial running statistics
+        for name, b in net.named_buffers():
+            if name.endswith(("mean", "var", "running_mean", "running_var")):
+                b.uniform_(0.5, 1.5)
+    g = torch.Generator().manual_seed(1)
+    n = 2 * EVAL_CHUNK + 3
+    batches = [(torch.randn(n, 3, 8, 8, generator=g), torch.randint(0, 10, (n,), generator=g))]
+    archs = [one_shot.sample_arch(one_shot.full_mask(), g) for _ in range(4)]
+    got = score_single_path(one_shot, net, archs, batches, bn_mode=bn_mode)
+    want = []
+    with batch_statistics_bn(net) if bn_mode == "train" else torch.no_grad():
+        net.train(bn_mode == "train")
+        with torch.no_grad():
+            for arch in archs:
+                w = torch.as_tensor(one_shot.arch_weights(arch))
+                logits = net(batches[0][0], w, w.bool())
+                want.append(100.0 * int((logits.argmax(1) == batches[0][1]).sum()) / n)
+    np.testing.assert_array_equal(got, np.array(want))

@@ -8,6 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+import harness.spaces.nb201.cell_engine as ce
 import harness.spaces.nb201.supernet as sn
 from harness.spaces.nb201 import EDGES, OPS, NB201Arch
 from harness.spaces.nb201.network import NB201Network, load_from_supernet
@@ -191,32 +192,54 @@ def test_avg_pool_matches_torch():
     torch.testing.assert_close(sn.avg_pool_3x3(x), F.avg_pool2d(x, 3, 1, 1, count_include_pad=False))
 
 
-def _count_calls(monkeypatch):
-    """Count cell conv MACs (conv2d calls on stacked cell weights) and shared pools during one forward."""
+def _count_calls(monkeypatch, engine):
+    """Count cell conv MACs (convolutions of stacked cell weights) and shared pools during one forward, in
+    the autograd engine (conv2d / avg_pool_3x3 of supernet.py) or the fused engine (cell_engine.conv /
+    box_sum_3x3)."""
     stats = {"conv1x1_edges": 0, "conv3x3_edges": 0, "conv_calls": 0, "pools": 0}
-    real_conv, real_pool = F.conv2d, sn.avg_pool_3x3
 
-    def conv(x, w, *args, **kwargs):
-        if "padding" in kwargs:  # the fused cell's call style (nn.Conv2d passes padding positionally)
-            stats[f"conv{w.shape[-1]}x{w.shape[-1]}_edges"] += w.shape[0] // w.shape[1]  # stacked edges
-            stats["conv_calls"] += 1
-        return real_conv(x, w, *args, **kwargs)
+    def count_conv(w):
+        stats[f"conv{w.shape[-1]}x{w.shape[-1]}_edges"] += w.shape[0] // w.shape[1]  # stacked edges
+        stats["conv_calls"] += 1
 
-    def pool(x):
-        stats["pools"] += 1
-        return real_pool(x)
+    if engine == "autograd":
+        real_conv, real_pool = F.conv2d, sn.avg_pool_3x3
 
-    monkeypatch.setattr(sn.F, "conv2d", conv)
-    monkeypatch.setattr(sn, "avg_pool_3x3", pool)
+        def conv(x, w, *args, **kwargs):
+            if "padding" in kwargs:  # the fused cell's call style (nn.Conv2d passes padding positionally)
+                count_conv(w)
+            return real_conv(x, w, *args, **kwargs)
+
+        def pool(x):
+            stats["pools"] += 1
+            return real_pool(x)
+
+        monkeypatch.setattr(sn.F, "conv2d", conv)
+        monkeypatch.setattr(sn, "avg_pool_3x3", pool)
+    else:
+        real_conv, real_box = ce.conv, ce.box_sum_3x3
+
+        def engine_conv(r, w, kernel, bias=None):
+            count_conv(w)
+            return real_conv(r, w, kernel, bias)
+
+        def box(x):
+            stats["pools"] += 1
+            return real_box(x)
+
+        monkeypatch.setattr(ce, "conv", engine_conv)
+        monkeypatch.setattr(ce, "box_sum_3x3", box)
     return stats
 
 
-def test_masked_and_zero_weight_ops_are_not_computed(monkeypatch):
+@pytest.mark.parametrize("engine", sn.ENGINES)
+def test_masked_and_zero_weight_ops_are_not_computed(monkeypatch, engine):
     torch.manual_seed(0)
     net = NB201Supernet(num_classes=5, C=C, N=2)
     x = torch.randn(2, 3, HW, HW)
-    stats = _count_calls(monkeypatch)
-    net(x, torch.ones(6, 5))
+    stats = _count_calls(monkeypatch, engine)
+    with sn.engine(engine), torch.no_grad():
+        net(x, torch.ones(6, 5))
     # per cell: 6 edges of each conv kind, fused into one call per (source node, kind); one pool per source
     n = net.num_cells
     assert stats == {"conv1x1_edges": 6 * n, "conv3x3_edges": 6 * n, "conv_calls": 6 * n, "pools": 3 * n}
@@ -226,7 +249,8 @@ def test_masked_and_zero_weight_ops_are_not_computed(monkeypatch):
     mask[2, 3] = True  # one 3x3 conv on edge 2
     w = torch.ones(6, 5)
     w[5, 1] = 0.0  # exactly-zero weight: skip on edge 5 is not computed either
-    net(x, w, mask)
+    with sn.engine(engine), torch.no_grad():
+        net(x, w, mask)
     assert stats == {"conv1x1_edges": 0, "conv3x3_edges": n, "conv_calls": n, "pools": 0}
 
 
@@ -288,3 +312,38 @@ def test_cpu_training_is_bit_reproducible():
 
     a, b = run(), run()
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def _engine_run(net, x, y, alpha, mask, engine, wanted):
+    with sn.engine(engine):
+        a = alpha.clone().requires_grad_("alpha" in wanted)
+        out = net(x, torch.softmax(a.masked_fill(~mask, float("-inf")), dim=-1), mask)
+        loss = F.cross_entropy(out, y)
+        inputs = ([a] if "alpha" in wanted else []) + (list(net.parameters()) if "params" in wanted else [])
+        grads = torch.autograd.grad(loss, inputs)
+    return out.detach(), grads, [b.clone() for b in net.buffers()]
+
+
+@pytest.mark.parametrize("wanted", [("alpha", "params"), ("alpha",), ("params",)])
+@pytest.mark.parametrize(("affine", "track"), [(False, True), (True, False)])
+def test_fused_engine_matches_autograd_engine_in_fp32(wanted, affine, track):
+    """fp32, as training runs: outputs, every gradient asked for and the running statistics agree within 1e-5
+    (relative to each tensor's largest entry); an architecture step (alpha only) works without weight grads."""
+    torch.manual_seed(0)
+    net = NB201Supernet(num_classes=5, C=4, N=1, affine=affine, track_running_stats=track)
+    x, y = torch.randn(8, 3, 16, 16), torch.randint(0, 5, (8,))
+    alpha = torch.randn(6, 5)
+    for mask in (torch.ones(6, 5, dtype=torch.bool), _mask_cases()[1][1]):
+        ref = _engine_run(copy.deepcopy(net).train(), x, y, alpha, mask, "autograd", wanted)
+        got = _engine_run(copy.deepcopy(net).train(), x, y, alpha, mask, "fused", wanted)
+        for a, b in zip([ref[0], *ref[1], *ref[2]], [got[0], *got[1], *got[2]], strict=True):
+            scale = max(float(a.abs().max()), 1e-6) if a.is_floating_point() else 1.0
+            torch.testing.assert_close(b, a, rtol=0, atol=1e-5 * scale)
+
+
+def test_fused_engine_backward_twice_is_refused():
+    net = NB201Supernet(num_classes=5, C=4, N=1)
+    loss = net(torch.randn(2, 3, 8, 8), torch.softmax(torch.randn(6, 5), -1)).sum()
+    loss.backward(retain_graph=True)
+    with pytest.raises(RuntimeError, match="retain_graph"):
+        loss.backward()

@@ -13,7 +13,10 @@ Public API:
         bn_mode "train": BN normalises with each batch's statistics and running stats are NOT updated (the
         modules' `track_running_stats` is switched off for the call and restored after), so scoring never
         changes the supernet. A supernet built with track_running_stats=False always uses batch statistics.
-        The supernet's train/eval mode is restored on return. torch.no_grad; one host sync per arch.
+        The supernet's train/eval mode is restored on return. torch.no_grad (not inference_mode: tensors the
+        cells cache during scoring are later used under autograd); batches outer, archs inner, so a supernet
+        with `forward_after_stem` (NB201) runs its architecture-independent stem once per batch; one host sync
+        per call.
     batch_statistics_bn(module) -> context manager used by bn_mode="train" (also for HEP-NAS selection).
     held_out_score_batches(data: SearchData, batch_size: int, max_images: int | None = None) -> list[(x, y)]
     score_for_rank(one_shot, supernet, archs, ctx, *, native_bn_mode, batch_size, max_images, autocast_device)
@@ -89,6 +92,26 @@ def _autocast(device: torch.device | str | None) -> contextlib.AbstractContextMa
     return autocast(device, enabled=True)
 
 
+EVAL_CHUNK = 64
+"""Images per forward when scoring with running statistics (see `_eval_chunks`)."""
+
+
+def _eval_chunks(
+    batches: Sequence[tuple[Tensor, Tensor]], bn_mode: str
+) -> Iterator[tuple[Tensor, Tensor]]:
+    """The scoring batches, cut into EVAL_CHUNK-image pieces when BN uses running statistics.
+
+    Why: with running statistics every image is computed on its own (no batch statistics), so the pieces give
+    the same logits as the whole batch, while their activations stay in the CPU's caches (at batch 512 and
+    C=16 one activation is 33 MB; elementwise passes ran at half the bandwidth of batch 64). With batch
+    statistics (bn_mode "train") the batch is the unit of normalisation and is never cut."""
+    for x, y in batches:
+        if bn_mode != "eval" or int(y.shape[0]) <= EVAL_CHUNK:
+            yield x, y
+        else:
+            yield from zip(x.split(EVAL_CHUNK), y.split(EVAL_CHUNK), strict=True)
+
+
 @torch.no_grad()
 def score_single_path(
     one_shot: OneShotAdapter,
@@ -108,17 +131,22 @@ def score_single_path(
     total = sum(int(y.shape[0]) for _, y in batches)
     device = batches[0][0].device
     mode = _eval_mode(supernet) if bn_mode == "eval" else batch_statistics_bn(supernet)
-    scores = np.empty(len(archs), dtype=np.float64)
+    weights = [arch_one_hot(one_shot, arch, device) for arch in archs]
+    correct = torch.zeros(len(archs), dtype=torch.int64, device=device)
+    after_stem = getattr(supernet, "forward_after_stem", None)
     with mode, _autocast(autocast_device):
-        for i, arch in enumerate(archs):
-            w = arch_one_hot(one_shot, arch, device)
-            m = w.bool()
-            correct = torch.zeros((), dtype=torch.int64, device=device)
-            for x, y in batches:
-                logits = supernet(x, w, m)
-                correct += (logits.argmax(dim=1) == y).sum()
-            scores[i] = 100.0 * int(correct) / total
-    return scores
+        for x, y in _eval_chunks(batches, bn_mode):
+            if after_stem is not None:
+                # The stem does not depend on the architecture and nothing here changes it (no training; BN
+                # running statistics are read, or batch statistics are used without updating them), so its
+                # output for this batch is the same, bit for bit, for every architecture: computed once.
+                h = supernet.stem(x)
+                for i, w in enumerate(weights):
+                    correct[i] += (after_stem(h, w, w.bool()).argmax(dim=1) == y).sum()
+            else:
+                for i, w in enumerate(weights):
+                    correct[i] += (supernet(x, w, w.bool()).argmax(dim=1) == y).sum()
+    return 100.0 * correct.cpu().numpy().astype(np.float64) / total
 
 
 # ------------------------------------------------------------------------------------------ BN recalibration

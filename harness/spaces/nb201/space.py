@@ -144,6 +144,17 @@ class NB201OneShot:
             num_classes=num_classes, C=C, N=N, affine=affine, track_running_stats=track_running_stats
         )
 
+    engines = ("fused", "autograd")
+    """Supernet cell arithmetic (optional capability, used by `nas-harness bench`): "fused" = the hand-written
+    CPU engine (harness/spaces/nb201/cell_engine.py), "autograd" = torch ops under autograd, the engine before
+    issue 14 and the one used on GPU and under autocast."""
+
+    def supernet_engine(self, name: str) -> Any:
+        """Context manager: inside, NB201 supernets compute with engine `name` (one of `engines`)."""
+        from harness.spaces.nb201.supernet import engine
+
+        return engine(name)
+
     def build_fixed_network(
         self, arch: NB201Arch, supernet: Any, *, num_classes: int, C: int, N: int, affine: bool,
         track_running_stats: bool,

@@ -29,7 +29,9 @@ code adds one when affine=False; it receives zero gradient there and is omitted 
 
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import torch
@@ -37,6 +39,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from harness.spaces.nb201.arch import EDGES, NUM_EDGES, NUM_OPS, OPS
+from harness.spaces.nb201.cell_engine import CellTensors, FusedCellFunction, cell_forward
 from harness.spaces.nb201.ops import Head, ResidualReduction, Stem, stage_channels
 
 SLOT_EDGES: tuple[int, ...] = (0, 1, 3, 2, 4, 5)
@@ -149,6 +152,41 @@ def avg_pool_3x3(x: Tensor) -> Tensor:
     return box * _inv_pool_count(h, w, x)
 
 
+@dataclass
+class _Engine:
+    name: str = "fused"
+
+
+ENGINE = _Engine()
+"""Which cell arithmetic runs: "fused" (harness/spaces/nb201/cell_engine.py, CPU fp32 without autocast) or
+"autograd" (torch ops under autograd everywhere; `engine("autograd")` selects it, e.g. for before/after timings)."""
+ENGINES = ("fused", "autograd")
+
+
+@contextlib.contextmanager
+def engine(name: str) -> Iterator[None]:
+    """Inside: every fused cell runs with engine `name` (see ENGINE)."""
+    if name not in ENGINES:
+        raise ValueError(f"unknown cell engine {name!r}; allowed: {', '.join(ENGINES)}")
+    before, ENGINE.name = ENGINE.name, name
+    try:
+        yield
+    finally:
+        ENGINE.name = before
+
+
+def _engine_applies(x: Tensor, w: Tensor) -> bool:
+    """The hand-written engine covers CPU fp32 / fp64 without autocast (per-cell op weights reach each cell as
+    its own [6, 5] slice)."""
+    return (
+        x.device.type == "cpu"
+        and x.dtype in (torch.float32, torch.float64)
+        and w.dtype == x.dtype
+        and w.dim() == 2
+        and not torch.is_autocast_enabled("cpu")
+    )
+
+
 def _accumulate(acc: Tensor | None, term: Tensor, weight: Tensor | None = None) -> Tensor:
     if weight is None:
         return term if acc is None else acc + term
@@ -250,6 +288,41 @@ class FusedCell(nn.Module):
         return y
 
     def forward(self, x: Tensor, w: Tensor, plans: tuple[_SourcePlan, ...]) -> Tensor:
+        if ENGINE.name == "autograd" or not _engine_applies(x, w):
+            return self.forward_autograd(x, w, plans)
+        batch_stats = self.training or not self.track_running_stats
+        t = self._engine_tensors(batch_stats)
+        if torch.is_grad_enabled() and (x.requires_grad or w.requires_grad or self.conv3x3.requires_grad):
+            if not batch_stats:  # eval-mode BN under autograd: rare (no method trains so), kept on autograd
+                return self.forward_autograd(x, w, plans)
+            aff = (t.gamma1, t.beta1, t.gamma3, t.beta3)
+            return FusedCellFunction.apply(
+                x, w, self.conv1x1.view_as(self.conv1x1), self.conv3x3.view_as(self.conv3x3), *aff, plans, t,
+                self.channels,
+            )
+        with torch.no_grad():
+            return cell_forward(x, w, plans, t, channels=self.channels, save=False)[0]
+
+    def _engine_tensors(self, batch_stats: bool) -> CellTensors:
+        tracked = self.track_running_stats
+        return CellTensors(
+            self.conv1x1,
+            self.conv3x3,
+            getattr(self, "bn1x1_weight", None),
+            getattr(self, "bn1x1_bias", None),
+            getattr(self, "bn3x3_weight", None),
+            getattr(self, "bn3x3_bias", None),
+            self.bn1x1_mean if tracked else None,
+            self.bn1x1_var if tracked else None,
+            self.bn3x3_mean if tracked else None,
+            self.bn3x3_var if tracked else None,
+            batch_stats,
+            batch_stats and tracked and self.training,
+            float(self.momentum),
+        )
+
+    def forward_autograd(self, x: Tensor, w: Tensor, plans: tuple[_SourcePlan, ...]) -> Tensor:
+        """The cell as torch ops under autograd (the engine's reference; used on GPU and under autocast)."""
         acc: list[Tensor | None] = [x, None, None, None]
         for src, plan in enumerate(plans):
             if plan.empty:
@@ -348,10 +421,14 @@ class NB201Supernet(nn.Module):
 
     def forward(self, x: Tensor, op_weights: Tensor, active_mask: Tensor | None = None) -> Tensor:
         """Logits [B, num_classes]; see the module docstring for the op-weight and mask contract."""
+        return self.forward_after_stem(self.stem(x), op_weights, active_mask)
+
+    def forward_after_stem(self, h: Tensor, op_weights: Tensor, active_mask: Tensor | None = None) -> Tensor:
+        """Logits from the stem's output `h`. The stem does not depend on the architecture, so scoring many
+        architectures on one batch computes it once (algorithms/common/scoring.py)."""
         active = self.active_ops(op_weights, active_mask).cpu().tolist()
         per_cell = op_weights.dim() == 3
         shared_plans = None if per_cell else self._plans(active)
-        h = self.stem(x)
         cell_i = 0
         for layer in self.layers:
             if isinstance(layer, FusedCell):

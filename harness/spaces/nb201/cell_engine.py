@@ -1,0 +1,487 @@
+"""The fused NB201 cell's arithmetic on CPU: one forward for every BN mode, and a hand-written backward.
+
+Why by hand: the autograd graph of a fused cell (harness/spaces/nb201/supernet.py) spends more time on memory
+traffic than on its convolutions (issue 14: convolutions ran at about 60 % of this CPU's FMA peak, the rest of the
+step was BatchNorm passes, out-of-place node sums, zero-filled slice gradients and the cat behind `split`). This
+module computes the same function with fewer passes over the activations:
+
+- BN is applied where its output is consumed. With batch statistics, the conv output z is centred in place
+  once (two-pass mean and variance) and one (edge, conv) contributes `z_centred * a + shift` with per-channel
+  `a = scale * invstd`; each conv-output chunk is added to its destination node in one `addcmul_` (the
+  per-channel shifts of an affine BN, once per node when it is complete). No BN output tensor is ever written.
+  With running statistics (eval), `a` and `b` are constants and are folded into the conv weights and a conv
+  bias instead.
+- 1x1 convolutions are batched matrix products (MKL GEMM; oneDNN's NCHW 1x1 kernels were 2-12x slower here).
+- Node sums are accumulated in place into tensors this module allocated (never into the cell input).
+- The backward runs the sources in reverse order (node j's gradient is complete once every edge leaving it has
+  been processed), writes each conv group's input gradient into one buffer (no cat), computes BN's backward as
+  `dz = a * g + c1 * z_centred + c0` from two per-channel sums per chunk (sum g is shared by all chunks entering
+  the same node; working on centred values avoids the cancellation of sum g z - mean sum g), pools the
+  gradient of all pool edges of a source in one adjoint pass (the zero-padded 3x3 box sum is self-adjoint),
+  and reduces op-weight gradients with dot products instead of mul + sum.
+- Conv weight gradients are computed only when the autograd engine will use them: an architecture step
+  (`torch.autograd.grad(loss, [alpha])`) needs the input and op-weight gradients only (checked with the engine's
+  own `_will_engine_execute_node` on a view of each weight; without that private API every gradient is
+  computed).
+
+The result equals the autograd formulation up to float rounding (summation order of node sums and BN
+statistics): tests/test_models_supernet.py checks it in fp64 against a per-edge reference cell and in fp32
+against the autograd engine at 1e-5. Against an fp64 computation its fp32 gradients are at least as accurate
+as the autograd engine's (one NB201 step, C=8 N=1 batch 64: alpha gradient 3.1e-4 vs 5.4e-4 relative error,
+worst parameter gradient 2.2e-3 vs 6.5e-3).
+
+Used on CPU in fp32 (and fp64, which the tests use) without autocast; other devices and autocast keep the
+autograd formulation (`FusedCell.forward` chooses).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from harness.spaces.nb201.arch import OPS
+
+_SKIP, _CONV1, _CONV3, _POOL = (
+    OPS.index(n) for n in ("skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
+)
+BN_EPS = 1e-5
+
+
+@dataclass(frozen=True)
+class CellTensors:
+    """What one cell's arithmetic reads: stacked conv weights [6, C, C, k, k], optional BN affine [6, C],
+    optional running statistics [6, C] and how BN normalises."""
+
+    conv1x1: Tensor
+    conv3x3: Tensor
+    gamma1: Tensor | None
+    beta1: Tensor | None
+    gamma3: Tensor | None
+    beta3: Tensor | None
+    mean1: Tensor | None
+    var1: Tensor | None
+    mean3: Tensor | None
+    var3: Tensor | None
+    batch_stats: bool
+    """True: normalise with the batch's statistics (training, or no running statistics kept)."""
+    update_running: bool
+    """True: also update the running statistics (training with running statistics)."""
+    momentum: float
+
+    def conv(self, kernel: int) -> Tensor:
+        return self.conv1x1 if kernel == 1 else self.conv3x3
+
+    def affine(self, kernel: int) -> tuple[Tensor | None, Tensor | None]:
+        return (self.gamma1, self.beta1) if kernel == 1 else (self.gamma3, self.beta3)
+
+    def running(self, kernel: int) -> tuple[Tensor | None, Tensor | None]:
+        return (self.mean1, self.var1) if kernel == 1 else (self.mean3, self.var3)
+
+
+def _rows(t: Tensor, group) -> Tensor:  # noqa: ANN001 - a supernet._ConvGroup
+    """The group's slots of a stacked [6, ...] tensor: a view when contiguous, else a gathered copy."""
+    if group.contiguous:
+        a = group.slots[0]
+        return t[a : a + len(group.slots)]
+    return t.index_select(0, group.index(t.device))
+
+
+def box_sum_3x3(x: Tensor) -> Tensor:
+    """Zero-padded 3x3 box sum, stride 1 (the numerator of the NB201 average pool). Self-adjoint."""
+    p = F.pad(x, (1, 1, 1, 1))
+    rows = p[..., :, :-2] + p[..., :, 1:-1]
+    rows += p[..., :, 2:]
+    box = rows[..., :-2, :] + rows[..., 1:-1, :]
+    box += rows[..., 2:, :]
+    return box
+
+
+def conv(r: Tensor, weight: Tensor, kernel: int, bias: Tensor | None = None) -> Tensor:
+    """Stride-1 'same' convolution of NCHW `r` with `weight` [O, C, k, k]. A 1x1 convolution is a batched
+    matrix product W @ r_b: on CPU, oneDNN's NCHW 1x1 kernels ran 2-12x slower than MKL's GEMM on these shapes
+    (issue 14 measurements; worst at C=16, 32x32 with 48 outputs)."""
+    if kernel == 1:
+        b, c, h, w = r.shape
+        out = torch.bmm(weight.view(1, weight.shape[0], c).expand(b, -1, -1), r.reshape(b, c, h * w))
+        if bias is not None:
+            out += bias.view(1, -1, 1)
+        return out.view(b, weight.shape[0], h, w)
+    return F.conv2d(r, weight, bias, padding=kernel // 2)
+
+
+def conv_backward(
+    dz: Tensor, r: Tensor, weight: Tensor, kernel: int, need_input: bool, need_weight: bool
+) -> tuple[Tensor | None, Tensor | None]:
+    """(d r, d weight) of `conv` without bias, given d z."""
+    if kernel == 1:
+        b, c, h, w = r.shape
+        o = weight.shape[0]
+        dz3 = dz.reshape(b, o, h * w)
+        r3 = r.reshape(b, c, h * w)
+        w_t = weight.view(1, o, c).transpose(1, 2).expand(b, -1, -1)
+        g_in = torch.bmm(w_t, dz3).view(b, c, h, w) if need_input else None
+        g_w = torch.bmm(dz3, r3.transpose(1, 2)).sum(0).view(o, c, 1, 1) if need_weight else None
+        return g_in, g_w
+    g_in, g_w, _ = torch.ops.aten.convolution_backward(
+        dz, r, weight, None, [1, 1], [kernel // 2, kernel // 2], [1, 1], False, [0, 0], 1,
+        [need_input, need_weight, False],
+    )
+    return g_in, g_w
+
+
+def _dot(a: Tensor, b: Tensor) -> Tensor:
+    """sum(a * b) over all elements, without a temporary when both share a dense layout."""
+    if a.is_contiguous() and b.is_contiguous():
+        return torch.dot(a.view(-1), b.view(-1))
+    return (a * b).sum()
+
+
+def _channel_sums(t: Tensor) -> Tensor:
+    return t.sum(dim=(0, 2, 3))
+
+
+def center_and_var(z: Tensor) -> tuple[Tensor, Tensor]:
+    """Per-channel mean and biased variance of z [B, C, H, W]; z is centred in place (z - mean) on return.
+
+    Why two-pass and in place: the centred values are what both BN's output (xc * a + shift) and its backward
+    (sum g * xc, dz = a * g + c1 * xc + c0) need, and computing them once avoids the cancellation of
+    E[z^2] - E[z]^2 and of sum g z - mean * sum g. torch.var_mean's Welford reduction over (0, 2, 3) ran 10x
+    slower on CPU than these passes (22 ms vs 2.2 ms for a 64x48x32x32 tensor, one thread)."""
+    n = z.numel() // z.shape[1]
+    mean = _channel_sums(z) / n
+    z.sub_(mean.view(1, -1, 1, 1))
+    var = _channel_sums(torch.square(z)) / n
+    return mean, var
+
+
+@dataclass
+class _GroupSave:
+    group: object  # supernet._ConvGroup
+    kernel: int
+    z: Tensor | None  # centred conv output z - mean [B, kC, H, W] (batch statistics only)
+    mean: Tensor  # [kC]
+    invstd: Tensor  # [kC]
+    a: Tensor  # [kC] per-channel multiplier of z
+    weight: Tensor  # the [k*C, C, kk, kk] conv weight used
+
+
+@dataclass
+class _SourceSave:
+    xs: Tensor
+    r: Tensor | None
+    pooled: Tensor | None
+    groups: list[_GroupSave]
+
+
+def _inv_count(like: Tensor) -> Tensor:
+    from harness.spaces.nb201.supernet import _inv_pool_count
+
+    h, w = like.shape[-2:]
+    return _inv_pool_count(h, w, like)
+
+
+def cell_forward(
+    x: Tensor, w: Tensor, plans: tuple, t: CellTensors, *, channels: int, save: bool
+) -> tuple[Tensor, list[_SourceSave] | None]:
+    """The cell's output node (and, with `save`, what the backward needs). No autograd: call under no_grad or
+    from the autograd Function."""
+    c = channels
+    nodes: list[Tensor | None] = [x, None, None, None]
+    pending: list[Tensor | None] = [None, None, None, None]  # per-channel shift still to add, per node
+    saves: list[_SourceSave] | None = [] if save else None
+    for src, plan in enumerate(plans):
+        if plan.empty:
+            if saves is not None:
+                saves.append(_SourceSave(x, None, None, []))
+            continue
+        xs = nodes[src]
+        if xs is None:  # a node with no computed input is zero; ops fed by it still run (BN(0) != 0 in eval)
+            xs = nodes[src] = torch.zeros_like(x)
+        elif pending[src] is not None:
+            xs.add_(pending[src].view(1, c, 1, 1))
+            pending[src] = None
+        for e, dst in plan.skip:
+            nodes[dst] = _add_scaled(nodes[dst], xs, w[e, _SKIP])
+        pooled = None
+        if plan.pool:
+            pooled = box_sum_3x3(xs).mul_(_inv_count(xs))
+            for e, dst in plan.pool:
+                nodes[dst] = _add_scaled(nodes[dst], pooled, w[e, _POOL])
+        r = None
+        group_saves: list[_GroupSave] = []
+        if plan.conv1 is not None or plan.conv3 is not None:
+            r = F.relu(xs)
+            for group, kernel, op in ((plan.conv1, 1, _CONV1), (plan.conv3, 3, _CONV3)):
+                if group is None:
+                    continue
+                gs = _conv_group_forward(r, w, group, kernel, op, t, c, nodes, pending)
+                group_saves.append(gs)
+        if saves is not None:
+            saves.append(_SourceSave(xs, r, pooled, group_saves))
+    out = nodes[3]
+    if out is None:
+        return torch.zeros_like(x), saves
+    if pending[3] is not None:
+        out.add_(pending[3].view(1, c, 1, 1))
+    return out, saves
+
+
+def _add_scaled(acc: Tensor | None, term: Tensor, weight: Tensor) -> Tensor:
+    if acc is None:
+        return term * weight
+    return acc.addcmul_(term, weight)
+
+
+def _conv_group_forward(
+    r: Tensor,
+    w: Tensor,
+    group,  # noqa: ANN001 - supernet._ConvGroup
+    kernel: int,
+    op: int,
+    t: CellTensors,
+    c: int,
+    nodes: list[Tensor | None],
+    pending: list[Tensor | None],
+) -> _GroupSave:
+    k = len(group.slots)
+    weight = _rows(t.conv(kernel), group).reshape(k * c, c, kernel, kernel)
+    edge_w = w[:, op].index_select(0, group.edge_index(w.device)) if k > 1 else w[group.edges[0], op].view(1)
+    scale = edge_w.repeat_interleave(c)  # [kC]
+    gamma, beta = t.affine(kernel)
+    shift = None
+    if gamma is not None:
+        assert beta is not None
+        shift = _rows(beta, group).reshape(-1) * scale
+        scale = _rows(gamma, group).reshape(-1) * scale
+    running_mean, running_var = t.running(kernel)
+    if t.batch_stats:
+        z = conv(r, weight, kernel)
+        mean, var = center_and_var(z)  # z is centred from here on
+        invstd = (var + BN_EPS).sqrt().reciprocal()
+        a = scale * invstd
+        b = shift  # BN's output is z_centred * a + shift
+        if t.update_running:
+            assert running_mean is not None and running_var is not None
+            n = z.numel() // z.shape[1]
+            _update_running(running_mean, running_var, group, mean, var * (n / max(n - 1, 1)), t.momentum, c)
+        for j, dst in enumerate(group.dsts):
+            zc = z[:, j * c : (j + 1) * c]
+            aj = a[j * c : (j + 1) * c].view(1, c, 1, 1)
+            bj = None if b is None else b[j * c : (j + 1) * c]
+            acc = nodes[dst]
+            if acc is None:
+                nodes[dst] = zc * aj if bj is None else torch.addcmul(bj.view(1, c, 1, 1), zc, aj)
+            else:
+                acc.addcmul_(zc, aj)
+                if bj is not None:
+                    pending[dst] = bj if pending[dst] is None else pending[dst] + bj
+        return _GroupSave(group, kernel, z, mean, invstd, a, weight)
+    # running statistics: BN is a per-channel affine map, folded into the conv
+    assert running_mean is not None and running_var is not None
+    mean = _rows(running_mean, group).reshape(-1)
+    invstd = (_rows(running_var, group).reshape(-1) + BN_EPS).sqrt().reciprocal()
+    a = scale * invstd
+    b = -mean * a if shift is None else shift - mean * a
+    y = conv(r, weight * a.view(-1, 1, 1, 1), kernel, b)
+    for j, dst in enumerate(group.dsts):  # chunks are disjoint views of y, which nothing else reads
+        yc = y[:, j * c : (j + 1) * c]
+        acc = nodes[dst]
+        nodes[dst] = yc if acc is None else acc.add_(yc)
+    return _GroupSave(group, kernel, None, mean, invstd, a, weight)
+
+
+def _update_running(
+    running_mean: Tensor, running_var: Tensor, group, mean: Tensor, var_unbiased: Tensor, momentum: float, c: int  # noqa: ANN001
+) -> None:
+    k = len(group.slots)
+    if group.contiguous:
+        s = group.slots[0]
+        running_mean[s : s + k].mul_(1 - momentum).add_(mean.view(k, c), alpha=momentum)
+        running_var[s : s + k].mul_(1 - momentum).add_(var_unbiased.view(k, c), alpha=momentum)
+    else:
+        idx = group.index(running_mean.device)
+        new_mean = running_mean.index_select(0, idx).mul_(1 - momentum).add_(mean.view(k, c), alpha=momentum)
+        new_var = running_var.index_select(0, idx).mul_(1 - momentum).add_(var_unbiased.view(k, c), alpha=momentum)
+        running_mean.index_copy_(0, idx, new_mean)
+        running_var.index_copy_(0, idx, new_var)
+
+
+def _will_run(node: object) -> bool:
+    """Whether the autograd engine will execute `node` in the current backward (True when unknown)."""
+    if node is None:
+        return False
+    check = getattr(torch._C, "_will_engine_execute_node", None)
+    if check is None:
+        return True
+    try:
+        return bool(check(node))
+    except RuntimeError:
+        return True
+
+
+class FusedCellFunction(torch.autograd.Function):
+    """Batch-statistics cell forward with the hand-written backward described in the module docstring.
+
+    Inputs: x, op weights w [6, 5], views of conv1x1 and conv3x3 (views so that the backward can ask the engine
+    whether their gradients are wanted), the four BN affine tensors (or None), then non-tensor arguments."""
+
+    @staticmethod
+    def forward(  # type: ignore[override]
+        ctx,  # noqa: ANN001
+        x: Tensor,
+        w: Tensor,
+        conv1x1: Tensor,
+        conv3x3: Tensor,
+        gamma1: Tensor | None,
+        beta1: Tensor | None,
+        gamma3: Tensor | None,
+        beta3: Tensor | None,
+        plans: tuple,
+        tensors: CellTensors,
+        channels: int,
+    ) -> Tensor:
+        t = CellTensors(
+            conv1x1, conv3x3, gamma1, beta1, gamma3, beta3, tensors.mean1, tensors.var1, tensors.mean3,
+            tensors.var3, True, tensors.update_running, tensors.momentum,
+        )
+        out, saves = cell_forward(x, w, plans, t, channels=channels, save=True)
+        ctx.saves, ctx.plans, ctx.tensors, ctx.channels = saves, plans, t, channels
+        ctx.save_for_backward(w)
+        return out
+
+    @staticmethod
+    def backward(ctx, g_out: Tensor):  # noqa: ANN001, ANN205
+        (w,) = ctx.saved_tensors
+        saves: list[_SourceSave] | None = ctx.saves
+        if saves is None:
+            raise RuntimeError("backward through a fused NB201 cell ran twice; retain_graph is not supported")
+        plans, t, c = ctx.plans, ctx.tensors, ctx.channels
+        need = ctx.needs_input_grad
+        need_x, need_w = need[0], need[1]
+        nexts = ctx.next_functions
+        need_conv = {1: need[2] and _will_run(nexts[2][0]), 3: need[3] and _will_run(nexts[3][0])}
+        need_affine = {1: need[4] or need[5], 3: need[6] or need[7]}
+        gw = torch.zeros_like(w) if need_w else None
+        g_conv = {k: torch.zeros_like(t.conv(k)) if need_conv[k] else None for k in (1, 3)}
+        g_gamma = {k: torch.zeros_like(t.affine(k)[0]) if need_affine[k] else None for k in (1, 3)}
+        g_beta = {k: torch.zeros_like(t.affine(k)[1]) if need_affine[k] else None for k in (1, 3)}
+        grads: list[Tensor | None] = [None, None, None, g_out.contiguous()]
+        sums_g: dict[int, Tensor] = {}
+        for src in (2, 1, 0):
+            plan, sv = plans[src], saves[src]
+            if plan.empty:
+                continue
+            need_input = need_x or src > 0
+            gx: Tensor | None = None
+            for e, dst in plan.skip:
+                g = grads[dst]
+                if g is None:
+                    continue
+                if gw is not None:
+                    gw[e, _SKIP] = _dot(g, sv.xs)
+                if need_input:
+                    gx = _add_scaled(gx, g, w[e, _SKIP])
+            if plan.pool:
+                pool_g: Tensor | None = None
+                for e, dst in plan.pool:
+                    g = grads[dst]
+                    if g is None:
+                        continue
+                    if gw is not None:
+                        gw[e, _POOL] = _dot(g, sv.pooled)
+                    if need_input:
+                        pool_g = _add_scaled(pool_g, g, w[e, _POOL])
+                if pool_g is not None:
+                    back = box_sum_3x3(pool_g.mul_(_inv_count(pool_g)))
+                    gx = back if gx is None else gx.add_(back)
+            g_r: Tensor | None = None
+            for gs in sv.groups:
+                g_in = _conv_group_backward(
+                    gs, grads, sums_g, sv.r, w, t, c, gw, g_conv[gs.kernel], g_gamma[gs.kernel],
+                    g_beta[gs.kernel], need_input,
+                )
+                if g_in is not None:
+                    g_r = g_in if g_r is None else g_r.add_(g_in)
+            if g_r is not None:
+                back = torch.ops.aten.threshold_backward(g_r, sv.r, 0)
+                gx = back if gx is None else gx.add_(back)
+            grads[src] = gx
+        ctx.saves = None
+        gx0 = grads[0] if need_x else None
+        return (
+            gx0, gw, g_conv[1], g_conv[3], g_gamma[1], g_beta[1], g_gamma[3], g_beta[3], None, None, None,
+        )
+
+
+def _conv_group_backward(
+    gs: _GroupSave,
+    grads: list[Tensor | None],
+    sums_g: dict[int, Tensor],
+    r: Tensor | None,
+    w: Tensor,
+    t: CellTensors,
+    c: int,
+    gw: Tensor | None,
+    g_conv: Tensor | None,
+    g_gamma: Tensor | None,
+    g_beta: Tensor | None,
+    need_input: bool,
+) -> Tensor | None:
+    """BN + conv backward of one conv group; returns the gradient w.r.t. the group's ReLU output."""
+    group, kernel = gs.group, gs.kernel
+    z = gs.z
+    assert z is not None and r is not None
+    n = z.numel() // z.shape[1]
+    op = _CONV1 if kernel == 1 else _CONV3
+    gamma, beta = t.affine(kernel)
+    need_dz = need_input or g_conv is not None
+    dz = torch.empty_like(z) if need_dz else None
+    any_grad = False
+    for j, (e, dst) in enumerate(zip(group.edges, group.dsts, strict=True)):
+        g = grads[dst]
+        sl = slice(j * c, (j + 1) * c)
+        if g is None:
+            if dz is not None:
+                dz[:, sl].zero_()
+            continue
+        any_grad = True
+        zc = z[:, sl]
+        sum_g = sums_g.get(dst)
+        if sum_g is None:
+            sum_g = sums_g[dst] = _channel_sums(g)
+        invstd, a = gs.invstd[sl], gs.a[sl]
+        g_xhat = invstd * _channel_sums(g * zc)  # d loss / d scale, per channel (zc is centred)
+        slot = group.slots[j]
+        if gw is not None:
+            if gamma is not None:
+                assert beta is not None
+                gw[e, op] = (g_xhat * gamma[slot]).sum() + (sum_g * beta[slot]).sum()
+            else:
+                gw[e, op] = g_xhat.sum()
+        if g_gamma is not None:
+            assert g_beta is not None
+            g_gamma[slot] += g_xhat * w[e, op]
+            g_beta[slot] += sum_g * w[e, op]
+        if dz is not None:
+            # dz = a * (g - sum_g / n - xhat * g_xhat / n), xhat = (z - mean) * invstd = zc * invstd
+            c1 = -(a * invstd * g_xhat / n)
+            c0 = -(a * sum_g / n)
+            dzc = dz[:, sl]
+            torch.addcmul(c0.view(1, c, 1, 1), g, a.view(1, c, 1, 1), out=dzc)
+            dzc.addcmul_(zc, c1.view(1, c, 1, 1))
+    if dz is None or not any_grad:
+        return None
+    k = len(group.slots)
+    g_in, g_weight = conv_backward(dz, r, gs.weight, kernel, need_input, g_conv is not None)
+    if g_conv is not None:
+        assert g_weight is not None
+        g_weight = g_weight.view(k, c, c, kernel, kernel)
+        if group.contiguous:
+            s = group.slots[0]
+            g_conv[s : s + k] += g_weight
+        else:
+            g_conv.index_add_(0, group.index(g_conv.device), g_weight)
+    return g_in if need_input else None
