@@ -51,7 +51,7 @@ NO_TORCH_AT_MODULE_LEVEL = (
     "harness.api",
     "reports",
 )
-SPACE_TORCH_MODULES = ("ops", "network", "supernet", "gm")
+SPACE_TORCH_MODULES = ("ops", "network", "supernet", "cell_engine", "gm")
 """Leaf names of the modules of a space package (harness.spaces.<name>.<leaf>) that build torch models."""
 
 
@@ -227,6 +227,7 @@ def test_resolving_the_nb201_space_does_not_import_torch():
         "harness.spaces.nb201.ops",
         "harness.spaces.nb201.network",
         "harness.spaces.nb201.supernet",
+        "harness.spaces.nb201.cell_engine",
         "harness.spaces.nb201.gm",
         "harness.supernet_bench",
     ],

@@ -8,8 +8,13 @@ Shapes are the space's `[E, O]` (`SearchSpace.one_shot`: NB201 [6, 5]); all acce
     init_alpha(generator: torch.Generator, scale: float = 1e-3, *, shape, device=None) -> Tensor
         scale * N(0, 1) drawn on the generator's device (the context's CPU stream), then moved to `device`;
         a leaf with requires_grad=True that the caller hands to its Adam.
-    masked_softmax(alpha: Tensor[..., E, O], mask: Tensor[..., E, O] bool) -> Tensor[..., E, O]
+    masked_softmax(alpha: Tensor[..., E, O], mask: Tensor[..., E, O] bool, *, checked: bool = False)
+        -> Tensor[..., E, O]
         differentiable; rows sum to 1 over active ops; ValueError if an edge has no active op.
+        checked=True skips that validation (the caller ran `check_mask` on this unchanged mask): the check reads a
+        boolean back to the host, a synchronisation on GPU, so training loops check once per epoch, not per step.
+    check_mask(alpha, mask) -> None
+        the validation of masked_softmax on its own (TypeError / ValueError).
     derive(one_shot, alpha: Tensor[E, O], mask: Tensor[E, O] bool) -> arch
         the space's derivation rule applied to masked_softmax(alpha) (NB201: per-edge argmax, `none` allowed,
         ties to the lower op index).
@@ -73,9 +78,17 @@ def _check_mask(alpha: Tensor, mask: Tensor) -> Tensor:
     return mask
 
 
-def masked_softmax(alpha: Tensor, mask: Tensor) -> Tensor:
-    """Softmax over each edge's active ops; exactly 0 (and zero gradient) at masked ops."""
-    mask = _check_mask(alpha, mask)
+def check_mask(alpha: Tensor, mask: Tensor) -> None:
+    """What masked_softmax(alpha, mask) validates: a bool mask of alpha's [E, O] shape with an active op on every
+    edge (one host read)."""
+    _check_mask(alpha, mask)
+
+
+def masked_softmax(alpha: Tensor, mask: Tensor, *, checked: bool = False) -> Tensor:
+    """Softmax over each edge's active ops; exactly 0 (and zero gradient) at masked ops. `checked`: the caller
+    has validated this mask with `check_mask` (and not changed it since), so the per-call check and its host
+    read are skipped."""
+    mask = mask.to(alpha.device) if checked else _check_mask(alpha, mask)
     logits = alpha.masked_fill(~mask, float("-inf"))
     probs = torch.softmax(logits, dim=-1)
     # exp(-inf) is already exactly 0; the `where` also keeps the result NaN-free if alpha itself holds -inf.

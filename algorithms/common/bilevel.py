@@ -19,7 +19,8 @@ Public API:
         The closures evaluate the loss at the CURRENT values of `params` (changed in place, then restored).
     apply_alpha_grad(alpha: Tensor, alpha_optimizer: torch.optim.Optimizer, grad: Tensor) -> None
     darts_alpha_step(supernet, alpha, mask, alpha_optimizer, val_batch, *, order: int = 1, train_batch=None,
-                     weight_optimizer=None, autocast_device=None) -> Tensor (detached held-out loss)
+                     weight_optimizer=None, autocast_device=None, regularizer=None, mask_checked=False)
+                     -> Tensor (detached held-out loss)
         One Adam step on alpha for forward(x, masked_softmax(alpha, mask), mask); forwards per call: 1 (order
         1), 4 (order 2). Second order reads xi (current LR), momentum, weight_decay and momentum buffers from
         `weight_optimizer`; its virtual forwards leave BN running statistics as they were (buffers restored),
@@ -125,10 +126,12 @@ def darts_alpha_step(
     weight_optimizer: torch.optim.Optimizer | None = None,
     autocast_device: torch.device | str | None = None,
     regularizer: Callable[[Tensor], Tensor] | None = None,
+    mask_checked: bool = False,
 ) -> Tensor:
     """One alpha step (Adam) on the held-out batch; returns the detached held-out loss (first order: at w;
     second order: at the virtual weights w'). `regularizer(masked_softmax(alpha))` is added to the first-order
-    loss (HEP-NAS alpha-sharpening); the returned loss is the CE part."""
+    loss (HEP-NAS alpha-sharpening); the returned loss is the CE part. `mask_checked`: the caller has validated
+    `mask` (alpha.check_mask), so masked_softmax skips its per-call check (a host sync on GPU)."""
     xv, yv = val_batch
     # amp (autocast_device) applies to the first-order step only: the second-order virtual step and the
     # finite-difference Hessian product move the weights by xi * grad and eps * v, below bf16's resolution of
@@ -138,14 +141,14 @@ def darts_alpha_step(
     def loss_on(x: Tensor, y: Tensor) -> Callable[[], Tensor]:
         def f() -> Tensor:
             with _autocast(amp_device):
-                logits = supernet(x, masked_softmax(alpha, mask), mask)
+                logits = supernet(x, masked_softmax(alpha, mask, checked=mask_checked), mask)
             return F.cross_entropy(logits.float(), y)
 
         return f
 
     if order == 1:
         loss = loss_on(xv, yv)()
-        total = loss if regularizer is None else loss + regularizer(masked_softmax(alpha, mask))
+        total = loss if regularizer is None else loss + regularizer(masked_softmax(alpha, mask, checked=mask_checked))
         (g,) = torch.autograd.grad(total, [alpha])
     elif order == 2:
         if regularizer is not None:

@@ -91,6 +91,7 @@ from harness.spaces.base import OneShotAdapter, SearchSpace
 from .config import Config
 from .resume import Position, Run
 from .smd import uses_siblings, uses_teacher
+from .step_bench import step_breakdown
 from .training import KD, EpochStats, held_out_accuracy, train_epoch
 
 PER_CHILD_CHECKPOINT_MAX = 8
@@ -133,6 +134,7 @@ class HepNas:
     Config: ClassVar[type] = Config
     uses_oracle: ClassVar[bool] = False
     requires: ClassVar[tuple[str, ...]] = ("one_shot",)
+    step_breakdown = staticmethod(step_breakdown)  # the step-breakdown benchmark (step_bench.py)
 
     @staticmethod
     def work_plan(cfg: Config, space: SearchSpace, n_weight: int, n_held_out: int) -> list[WorkItem]:
