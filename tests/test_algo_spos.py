@@ -272,7 +272,9 @@ def test_amp_autocasts_training_and_scoring_only_when_on(tmp_path, data, monkeyp
 
     def build(*args, **kw):
         net = real(*args, **kw)
-        net.register_forward_hook(lambda m, _i, out: seen.append((m.training, out.dtype)))
+        # on the head: scoring runs the stem once per batch and enters the supernet after it
+        # (forward_after_stem), so the supernet module's own forward hook does not see scoring forwards
+        net.head.register_forward_hook(lambda m, _i, out: seen.append((m.training, out.dtype)))
         return net
 
     monkeypatch.setattr(spos_search, "build_supernet", build)

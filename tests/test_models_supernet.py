@@ -217,17 +217,22 @@ def _count_calls(monkeypatch, engine):
         monkeypatch.setattr(sn.F, "conv2d", conv)
         monkeypatch.setattr(sn, "avg_pool_3x3", pool)
     else:
-        real_conv, real_box = ce.conv, ce.box_sum_3x3
+        real_conv, real_box, real_1x1 = ce.conv, ce.box_sum_3x3, ce._conv1x1_batch_stats_forward
 
         def engine_conv(r, w, kernel, bias=None):
             count_conv(w)
             return real_conv(r, w, kernel, bias)
+
+        def engine_1x1(r, w, *args):  # batch statistics: 1x1 groups never call `conv`
+            count_conv(w)
+            return real_1x1(r, w, *args)
 
         def box(x):
             stats["pools"] += 1
             return real_box(x)
 
         monkeypatch.setattr(ce, "conv", engine_conv)
+        monkeypatch.setattr(ce, "_conv1x1_batch_stats_forward", engine_1x1)
         monkeypatch.setattr(ce, "box_sum_3x3", box)
     return stats
 

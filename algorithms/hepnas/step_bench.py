@@ -1,7 +1,8 @@
 """HEP-NAS step breakdown: where the time of a stage goes, per stage and child, against a supernet epoch of the
 same network (issue 14; `nas-harness bench hepnas-step`, `HepNas.step_breakdown`).
 
-What runs is the search's own code, on the NB201 supernet built by the space (`get_space("nb201").one_shot`) with
+What runs is the search's own code, on the supernet built by the space (`get_space(space).one_shot`; NB201 by
+default) with
 the HEP-NAS defaults (`Config()`: C/N as given, cell BN affine=False with running statistics, SGD + Adam, GM
 partition, smd="both", teacher BN "train", peers in select_bn_mode):
 
@@ -155,7 +156,7 @@ class StepBreakdown:
         fmt = "  ".join(f"{{:{'<' if k == 1 else '>'}{w}}}" for k, w in enumerate(widths))
         return "\n".join(
             [
-                f"HEP-NAS step breakdown: nb201 supernet C={self.C} N={self.N}, batch {self.batch_size}, "
+                f"HEP-NAS step breakdown: {self.space} supernet C={self.C} N={self.N}, batch {self.batch_size}, "
                 f"{self.batches} batches per epoch ({self.data}), smd={self.smd}, "
                 f"shared_round_batches={self.shared_round_batches}",
                 f"device {self.device} (torch {self.torch_version}, {self.threads} threads); seconds per epoch",
@@ -205,6 +206,7 @@ def _random_batches(n: int, batch_size: int, gen: torch.Generator, device: torch
 
 def step_breakdown(
     *,
+    space: str,
     C: int = 16,
     N: int = 5,
     batch_size: int = 64,
@@ -220,6 +222,8 @@ def step_breakdown(
     progress: Callable[[str], None] | None = None,
 ) -> StepBreakdown:
     """Time HEP-NAS stages 1..`stages` (module docstring) and return the per-stage, per-child breakdown.
+
+    `space`: a registered space name (the CLI passes its --space, by default the registry's default space).
 
     An epoch is `batches` batches of `batch_size` random 32x32 images; `threads` sets torch's intra-op threads
     for the call (restored after; None keeps the current setting); `smd` and `shared_round_batches` as the
@@ -241,7 +245,7 @@ def step_breakdown(
         raise InputError(f"smd={smd!r}; allowed: {', '.join(SMD_MODES)}")
     dev = resolve_device(device)
     cfg = dataclasses.replace(Config(), smd=smd, shared_round_batches=bool(shared_round_batches))
-    one_shot = get_space("nb201").one_shot
+    one_shot = get_space(space).require("one_shot", "bench hepnas-step")
     hierarchies = stage_hierarchies(one_shot, "node", len(cfg.split_epochs))[:stages]
 
     threads_before = torch.get_num_threads()
@@ -256,7 +260,7 @@ def step_breakdown(
     finally:
         torch.set_num_threads(threads_before)
     return StepBreakdown(
-        space="nb201",
+        space=space,
         C=C,
         N=N,
         batch_size=batch_size,

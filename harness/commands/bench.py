@@ -6,7 +6,7 @@ Targets:
 - `single-path`: SPOS weight steps (one uniformly drawn path per step, one-hot op weights).
 - `score`: no-grad single-path scoring of many architectures (rank evaluation, candidate selection, child
   scoring), architecture-images per second.
-- `hepnas-step`: HEP-NAS SMD epochs split into their pieces, per stage (harness/commands/bench_hepnas.py).
+- `hepnas-step`: HEP-NAS SMD epochs split into their pieces, per stage (harness/commands/_bench_hepnas.py).
 
 `--engine` selects the space's supernet arithmetic where it has several (NB201: fused = the hand-written CPU
 engine, autograd = torch ops under autograd, the engine before issue 14), for before/after figures.
@@ -19,7 +19,7 @@ import sys
 from collections.abc import Callable
 
 from harness import registry
-from harness.commands import bench_hepnas
+from harness.commands import _bench_hepnas as bench_hepnas
 
 
 def _common(p: argparse.ArgumentParser, *, batch_size: int) -> None:

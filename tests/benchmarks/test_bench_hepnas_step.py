@@ -34,6 +34,7 @@ def test_hepnas_step_breakdown(benchmark):
     cuda = device == "cuda" or (device == "auto" and torch.cuda.is_available())
     threads = os.environ.get("NAS_BENCH_THREADS")
     options = dict(
+        space="nb201",
         C=_env_int("NAS_BENCH_HEPNAS_C", 16),
         N=_env_int("NAS_BENCH_HEPNAS_N", 5),
         batch_size=_env_int("NAS_BENCH_HEPNAS_BATCH", 64),

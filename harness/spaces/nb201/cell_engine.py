@@ -12,6 +12,9 @@ module computes the same function with fewer passes over the activations:
   With running statistics (eval), `a` and `b` are constants and are folded into the conv weights and a conv
   bias instead.
 - 1x1 convolutions are batched matrix products (MKL GEMM; oneDNN's NCHW 1x1 kernels were 2-12x slower here).
+  With batch statistics their output is never written: convolving the centred input gives centred outputs,
+  their variance comes from the input's C x C Gram matrix, each edge's BN output is accumulated into its node
+  by an in-place GEMM, and the backward needs C x C GEMMs only (`_conv1x1_batch_stats_forward`).
 - Node sums are accumulated in place into tensors this module allocated (never into the cell input).
 - The backward runs the sources in reverse order (node j's gradient is complete once every edge leaving it has
   been processed), writes each conv group's input gradient into one buffer (no cat), computes BN's backward as
@@ -26,9 +29,9 @@ module computes the same function with fewer passes over the activations:
 
 The result equals the autograd formulation up to float rounding (summation order of node sums and BN
 statistics): tests/test_models_supernet.py checks it in fp64 against a per-edge reference cell and in fp32
-against the autograd engine at 1e-5. Against an fp64 computation its fp32 gradients are at least as accurate
-as the autograd engine's (one NB201 step, C=8 N=1 batch 64: alpha gradient 3.1e-4 vs 5.4e-4 relative error,
-worst parameter gradient 2.2e-3 vs 6.5e-3).
+against the autograd engine at 1e-5 (one C=8 N=1 step at batch 64 in fp32: every gradient within 2.5e-6 of
+the autograd engine's, relative to its largest entry; both engines are about 1e-3 from an fp64 computation, an
+error they share: fp32 rounding of the whole network, not of the cells' arithmetic).
 
 Used on CPU in fp32 (and fp64, which the tests use) without autocast; other devices and autocast keep the
 autograd formulation (`FusedCell.forward` chooses).
@@ -170,6 +173,8 @@ class _GroupSave:
     invstd: Tensor  # [kC]
     a: Tensor  # [kC] per-channel multiplier of z
     weight: Tensor  # the [k*C, C, kk, kk] conv weight used
+    rc: Tensor | None = None  # 1x1 with batch statistics: the centred ReLU output r - mean(r) [B, C, H, W]
+    gram: Tensor | None = None  # 1x1 with batch statistics: sum over images of rc rc^T [C, C]
 
 
 @dataclass
@@ -261,6 +266,8 @@ def _conv_group_forward(
         shift = _rows(beta, group).reshape(-1) * scale
         scale = _rows(gamma, group).reshape(-1) * scale
     running_mean, running_var = t.running(kernel)
+    if t.batch_stats and kernel == 1:
+        return _conv1x1_batch_stats_forward(r, weight, group, scale, shift, t, c, nodes, pending)
     if t.batch_stats:
         z = conv(r, weight, kernel)
         mean, var = center_and_var(z)  # z is centred from here on
@@ -295,6 +302,51 @@ def _conv_group_forward(
         acc = nodes[dst]
         nodes[dst] = yc if acc is None else acc.add_(yc)
     return _GroupSave(group, kernel, None, mean, invstd, a, weight)
+
+
+def _conv1x1_batch_stats_forward(
+    r: Tensor,
+    weight: Tensor,
+    group,  # noqa: ANN001 - supernet._ConvGroup
+    scale: Tensor,
+    shift: Tensor | None,
+    t: CellTensors,
+    c: int,
+    nodes: list[Tensor | None],
+    pending: list[Tensor | None],
+) -> _GroupSave:
+    """A 1x1 conv group with batch statistics, without materialising its output.
+
+    A 1x1 convolution is linear per pixel, so W (r - mean r) = z - mean z: convolving the centred input gives
+    centred outputs, and their per-channel variance is the quadratic form w_o^T G w_o / n of the centred input's
+    Gram matrix G = sum rc rc^T (one C x C GEMM). Each edge's BN output (a * W) rc is then accumulated straight
+    into its destination node by one in-place batched GEMM."""
+    b, _, h, w = r.shape
+    n = b * h * w
+    w2 = weight.view(-1, c)  # [kC, C]
+    mean_r = _channel_sums(r) / n
+    rc4 = r - mean_r.view(1, c, 1, 1)
+    rc = rc4.view(b, c, h * w)
+    gram = torch.bmm(rc, rc.transpose(1, 2)).sum(0)  # [C, C]
+    mean = w2 @ mean_r
+    var = ((w2.double() @ gram.double()) * w2.double()).sum(1).div_(n).to(r.dtype)
+    invstd = (var + BN_EPS).sqrt().reciprocal()
+    a = scale * invstd
+    if t.update_running:
+        assert t.mean1 is not None and t.var1 is not None
+        _update_running(t.mean1, t.var1, group, mean, var * (n / max(n - 1, 1)), t.momentum, c)
+    for j, dst in enumerate(group.dsts):
+        wa = (w2[j * c : (j + 1) * c] * a[j * c : (j + 1) * c].view(c, 1)).expand(b, c, c)
+        acc = nodes[dst]
+        if acc is None or not acc.is_contiguous():
+            term = torch.bmm(wa, rc).view(b, c, h, w)
+            nodes[dst] = term if acc is None else acc.add_(term)
+        else:
+            acc.view(b, c, h * w).baddbmm_(wa, rc)
+        if shift is not None:
+            bj = shift[j * c : (j + 1) * c]
+            pending[dst] = bj if pending[dst] is None else pending[dst] + bj
+    return _GroupSave(group, 1, None, mean, invstd, a, weight, rc4, gram)
 
 
 def _update_running(
@@ -436,11 +488,12 @@ def _conv_group_backward(
 ) -> Tensor | None:
     """BN + conv backward of one conv group; returns the gradient w.r.t. the group's ReLU output."""
     group, kernel = gs.group, gs.kernel
+    if gs.rc is not None:
+        return _conv1x1_batch_stats_backward(gs, grads, sums_g, w, t, c, gw, g_conv, g_gamma, g_beta, need_input)
     z = gs.z
     assert z is not None and r is not None
     n = z.numel() // z.shape[1]
     op = _CONV1 if kernel == 1 else _CONV3
-    gamma, beta = t.affine(kernel)
     need_dz = need_input or g_conv is not None
     dz = torch.empty_like(z) if need_dz else None
     any_grad = False
@@ -456,23 +509,12 @@ def _conv_group_backward(
         sum_g = sums_g.get(dst)
         if sum_g is None:
             sum_g = sums_g[dst] = _channel_sums(g)
-        invstd, a = gs.invstd[sl], gs.a[sl]
-        g_xhat = invstd * _channel_sums(g * zc)  # d loss / d scale, per channel (zc is centred)
-        slot = group.slots[j]
-        if gw is not None:
-            if gamma is not None:
-                assert beta is not None
-                gw[e, op] = (g_xhat * gamma[slot]).sum() + (sum_g * beta[slot]).sum()
-            else:
-                gw[e, op] = g_xhat.sum()
-        if g_gamma is not None:
-            assert g_beta is not None
-            g_gamma[slot] += g_xhat * w[e, op]
-            g_beta[slot] += sum_g * w[e, op]
+        a = gs.a[sl]
+        c1, c0 = _bn_param_grads(
+            _channel_sums(g * zc), sum_g, gs.invstd[sl], a, n, e, op, group.slots[j], w, t, kernel, gw, g_gamma,
+            g_beta,
+        )
         if dz is not None:
-            # dz = a * (g - sum_g / n - xhat * g_xhat / n), xhat = (z - mean) * invstd = zc * invstd
-            c1 = -(a * invstd * g_xhat / n)
-            c0 = -(a * sum_g / n)
             dzc = dz[:, sl]
             torch.addcmul(c0.view(1, c, 1, 1), g, a.view(1, c, 1, 1), out=dzc)
             dzc.addcmul_(zc, c1.view(1, c, 1, 1))
@@ -489,3 +531,104 @@ def _conv_group_backward(
         else:
             g_conv.index_add_(0, group.index(g_conv.device), g_weight)
     return g_in if need_input else None
+
+
+def _bn_param_grads(
+    sum_gz: Tensor,
+    sum_g: Tensor,
+    invstd: Tensor,
+    a: Tensor,
+    n: int,
+    e: int,
+    op: int,
+    slot: int,
+    w: Tensor,
+    t: CellTensors,
+    kernel: int,
+    gw: Tensor | None,
+    g_gamma: Tensor | None,
+    g_beta: Tensor | None,
+) -> tuple[Tensor, Tensor]:
+    """From one (edge, conv) chunk's per-channel sums (sum g * z_centred, sum g): its op-weight and BN-affine
+    gradients (written into gw / g_gamma / g_beta) and (c1, c0) of dz = a * g + c1 * z_centred + c0, i.e.
+    dz = a * (g - sum_g / n - xhat * g_xhat / n) with xhat = z_centred * invstd."""
+    g_xhat = invstd * sum_gz  # d loss / d scale, per channel
+    gamma, beta = t.affine(kernel)
+    if gw is not None:
+        if gamma is not None:
+            assert beta is not None
+            gw[e, op] = (g_xhat * gamma[slot]).sum() + (sum_g * beta[slot]).sum()
+        else:
+            gw[e, op] = g_xhat.sum()
+    if g_gamma is not None:
+        assert g_beta is not None
+        g_gamma[slot] += g_xhat * w[e, op]
+        g_beta[slot] += sum_g * w[e, op]
+    return -(a * invstd * g_xhat / n), -(a * sum_g / n)
+
+
+def _conv1x1_batch_stats_backward(
+    gs: _GroupSave,
+    grads: list[Tensor | None],
+    sums_g: dict[int, Tensor],
+    w: Tensor,
+    t: CellTensors,
+    c: int,
+    gw: Tensor | None,
+    g_conv: Tensor | None,
+    g_gamma: Tensor | None,
+    g_beta: Tensor | None,
+    need_input: bool,
+) -> Tensor | None:
+    """Backward of `_conv1x1_batch_stats_forward` with C x C GEMMs instead of per-pixel passes.
+
+    With P = sum_b g rc^T (chunk j's output gradient against the centred input): sum g * z_centred = rowsum(W_j *
+    P); d W_j = sum dz r^T = a * P + c1 * (W_j G) (sum dz = 0 per channel and sum rc = 0 drop the other terms);
+    d r = sum_j W_j^T (a_j g_j + c1_j z_centred_j + c0_j) = sum_j (a_j W_j)^T g_j + (sum_j W_j^T c1_j W_j) rc +
+    sum_j W_j^T c0_j."""
+    group = gs.group
+    assert gs.rc is not None and gs.gram is not None
+    b, _, h, w_ = gs.rc.shape
+    hw = h * w_
+    n = b * hw
+    rc, gram = gs.rc.view(b, c, hw), gs.gram
+    w2 = gs.weight.view(-1, c)
+    k = len(group.slots)
+    g_w2 = torch.zeros_like(w2) if g_conv is not None else None
+    m = torch.zeros(c, c, dtype=rc.dtype, device=rc.device) if need_input else None
+    bias = torch.zeros(c, dtype=rc.dtype, device=rc.device) if need_input else None
+    g_terms: list[tuple[Tensor, Tensor]] = []
+    for j, (e, dst) in enumerate(zip(group.edges, group.dsts, strict=True)):
+        g = grads[dst]
+        if g is None:
+            continue
+        sl = slice(j * c, (j + 1) * c)
+        wj, a = w2[sl], gs.a[sl]
+        g3 = g.reshape(b, c, hw)
+        p = torch.bmm(g3, rc.transpose(1, 2)).sum(0)  # [C_out, C_in]
+        sum_g = sums_g.get(dst)
+        if sum_g is None:
+            sum_g = sums_g[dst] = _channel_sums(g)
+        c1, c0 = _bn_param_grads(
+            (wj * p).sum(1), sum_g, gs.invstd[sl], a, n, e, _CONV1, group.slots[j], w, t, 1, gw, g_gamma, g_beta
+        )
+        if g_w2 is not None:
+            g_w2[sl] = a.view(c, 1) * p + c1.view(c, 1) * (wj @ gram)
+        if m is not None and bias is not None:
+            m += wj.t() @ (c1.view(c, 1) * wj)
+            bias += wj.t() @ c0
+            g_terms.append(((a.view(c, 1) * wj).t(), g3))
+    if g_conv is not None:
+        assert g_w2 is not None
+        g_weight = g_w2.view(k, c, c, 1, 1)
+        if group.contiguous:
+            s = group.slots[0]
+            g_conv[s : s + k] += g_weight
+        else:
+            g_conv.index_add_(0, group.index(g_conv.device), g_weight)
+    if m is None or bias is None or not g_terms:
+        return None
+    dr = torch.baddbmm(bias.view(1, c, 1), m.expand(b, c, c), rc)
+    for wt, g3 in g_terms:
+        dr.baddbmm_(wt.expand(b, c, c), g3)
+    return dr.view(b, c, h, w_)

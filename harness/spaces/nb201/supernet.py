@@ -23,6 +23,12 @@ affine). `FusedCell.op_tensors(edge, op)` returns the views that belong to one (
 few-shot / HEP-NAS splits are made with `copy.deepcopy(supernet)` or
 `child.load_state_dict(parent.state_dict())`.
 
+Two engines compute this (`engine(name)` selects one for a block, e.g. for before/after timings): "fused", the
+default on CPU in fp32/fp64 without autocast, runs harness/spaces/nb201/cell_engine.py (a hand-written backward
+with fewer memory passes, BN folded into convolutions in eval mode); "autograd", used on GPU and under autocast,
+is `FusedCell.forward_autograd` below (torch ops under autograd). Both compute the same function up to float
+rounding (tests/test_models_supernet.py).
+
 Conv layers have no bias: a bias before BatchNorm is cancelled by the mean subtraction (the benchmark's search
 code adds one when affine=False; it receives zero gradient there and is omitted here).
 """
@@ -292,7 +298,7 @@ class FusedCell(nn.Module):
             return self.forward_autograd(x, w, plans)
         batch_stats = self.training or not self.track_running_stats
         t = self._engine_tensors(batch_stats)
-        if torch.is_grad_enabled() and (x.requires_grad or w.requires_grad or self.conv3x3.requires_grad):
+        if torch.is_grad_enabled() and (x.requires_grad or w.requires_grad or self._params_need_grad()):
             if not batch_stats:  # eval-mode BN under autograd: rare (no method trains so), kept on autograd
                 return self.forward_autograd(x, w, plans)
             aff = (t.gamma1, t.beta1, t.gamma3, t.beta3)
@@ -302,6 +308,9 @@ class FusedCell(nn.Module):
             )
         with torch.no_grad():
             return cell_forward(x, w, plans, t, channels=self.channels, save=False)[0]
+
+    def _params_need_grad(self) -> bool:
+        return any(p.requires_grad for p in self.parameters(recurse=False))
 
     def _engine_tensors(self, batch_stats: bool) -> CellTensors:
         tracked = self.track_running_stats

@@ -4,39 +4,22 @@ by tests/benchmarks/test_bench_hepnas_step.py."""
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 
 import pytest
 
 from harness import cli
-from harness.commands import bench_hepnas
 from harness.errors import InputError
 from harness.registry import resolve_algorithm
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
-TINY = dict(C=4, N=1, batch_size=4, batches=2, device="cpu", threads=1)
-
-
-def _subparsers(parser: argparse.ArgumentParser) -> argparse._SubParsersAction:
-    return next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+TINY = dict(space="nb201", C=4, N=1, batch_size=4, batches=2, device="cpu", threads=1)
 
 
 @pytest.fixture
-def main(monkeypatch):  # type: ignore[no-untyped-def]
-    """harness.cli.main with the `bench hepnas-step` target, also before harness/commands/bench.py adds it."""
-    build = cli.build_parser
-
-    def build_with_target() -> argparse.ArgumentParser:
-        parser = build()
-        targets = _subparsers(_subparsers(parser).choices["bench"])
-        if "hepnas-step" not in targets.choices:
-            bench_hepnas.add_target(targets)
-        return parser
-
-    monkeypatch.setattr(cli, "build_parser", build_with_target)
+def main():  # type: ignore[no-untyped-def]
     return cli.main
 
 

@@ -7,7 +7,8 @@ the architecture step, the teacher forward and the sibling forwards (run / nomin
 NB201 supernet (C, N as given). The algorithm runs it (`HepNas.step_breakdown`, reached through the registry);
 this module only parses, validates and prints.
 
-A target of `bench`: `harness.commands.bench` adds it with `bench_hepnas.add_target(targets)`.
+A target of `bench`, not a command (hence the leading underscore): `harness.commands.bench` adds it with
+`add_target(targets)`.
 """
 
 from __future__ import annotations
@@ -25,19 +26,19 @@ PROGRESS_AFTER_S = 2.0
 """Progress lines go to stderr once a run has taken this long (a tiny run stays quiet)."""
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    """harness.cli calls register() on every command module; this one adds no command of its own (its target
-    hangs under `bench`, see add_target)."""
-
-
 def add_target(targets: argparse._SubParsersAction) -> None:
     """Add the `hepnas-step` target to the `bench` targets."""
     s = targets.add_parser(
         "hepnas-step",
         help="time the pieces of HEP-NAS SMD epochs against a supernet epoch",
         description="HEP-NAS step breakdown: per stage, a supernet epoch (architecture + weight step) and each "
-        "child's SMD epoch (weight step, architecture step, teacher forward, sibling forwards) on the NB201 "
-        "supernet, random 32x32 data.",
+        "child's SMD epoch (weight step, architecture step, teacher forward, sibling forwards) on the space's "
+        "supernet (NB201 by default), random 32x32 data.",
+    )
+    s.add_argument(
+        "--space",
+        default=None,
+        help="search space with a one-shot supernet (default: the default space, nb201)",
     )
     s.add_argument("--batch-size", type=int, default=64)
     s.add_argument("--batches", type=int, default=20, help="batches per epoch (default 20)")
@@ -86,6 +87,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"hepnas-step: {line}", file=sys.stderr, flush=True)
 
     result: Any = step_breakdown(
+        space=args.space or registry.DEFAULT_SPACE,
         C=args.C,
         N=args.N,
         batch_size=args.batch_size,
