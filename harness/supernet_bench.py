@@ -208,6 +208,24 @@ def _device_name(dev: torch.device) -> str:
     return torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu"
 
 
+def _timing(
+    times: list[float], batch_size: int, dev: torch.device, *, channels_last: bool, active_ops_per_edge: int
+) -> StepTiming:
+    med = statistics.median(times)
+    return StepTiming(
+        step_s_median=med,
+        images_per_s=batch_size / med,
+        batch_size=batch_size,
+        steps=len(times),
+        device=_device_name(dev),
+        torch_version=torch.__version__,
+        threads=torch.get_num_threads(),
+        channels_last=channels_last,
+        active_ops_per_edge=active_ops_per_edge,
+        step_s=tuple(times),
+    )
+
+
 def bench_supernet(
     one_shot: OneShotAdapter,
     *,
@@ -232,19 +250,7 @@ def bench_supernet(
     with engine_context(one_shot, engine):
         step = make_supernet_step(one_shot, batch_size=batch_size, device=dev, N=N, mask=mask, channels_last=cl)
         times = _timed(step, dev, steps=steps, warmup=warmup, progress=progress)
-    med = statistics.median(times)
-    return StepTiming(
-        step_s_median=med,
-        images_per_s=batch_size / med,
-        batch_size=batch_size,
-        steps=steps,
-        device=_device_name(dev),
-        torch_version=torch.__version__,
-        threads=torch.get_num_threads(),
-        channels_last=cl,
-        active_ops_per_edge=keep,
-        step_s=tuple(times),
-    )
+    return _timing(times, batch_size, dev, channels_last=cl, active_ops_per_edge=keep)
 
 
 def bench_single_path(
@@ -267,19 +273,7 @@ def bench_single_path(
     with engine_context(one_shot, engine):
         step = make_single_path_step(one_shot, archs, batch_size=batch_size, device=dev, N=N)
         times = _timed(step, dev, steps=steps, warmup=warmup, progress=progress)
-    med = statistics.median(times)
-    return StepTiming(
-        step_s_median=med,
-        images_per_s=batch_size / med,
-        batch_size=batch_size,
-        steps=steps,
-        device=_device_name(dev),
-        torch_version=torch.__version__,
-        threads=torch.get_num_threads(),
-        channels_last=False,
-        active_ops_per_edge=1,
-        step_s=tuple(times),
-    )
+    return _timing(times, batch_size, dev, channels_last=False, active_ops_per_edge=1)
 
 
 @dataclass(frozen=True)

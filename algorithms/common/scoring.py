@@ -99,14 +99,15 @@ EVAL_CHUNK = 64
 def _eval_chunks(
     batches: Sequence[tuple[Tensor, Tensor]], bn_mode: str
 ) -> Iterator[tuple[Tensor, Tensor]]:
-    """The scoring batches, cut into EVAL_CHUNK-image pieces when BN uses running statistics.
+    """The scoring batches, cut into EVAL_CHUNK-image pieces when BN uses running statistics on CPU.
 
     Why: with running statistics every image is computed on its own (no batch statistics), so the pieces give
     the same logits as the whole batch, while their activations stay in the CPU's caches (at batch 512 and
     C=16 one activation is 33 MB; elementwise passes ran at half the bandwidth of batch 64). With batch
-    statistics (bn_mode "train") the batch is the unit of normalisation and is never cut."""
+    statistics (bn_mode "train") the batch is the unit of normalisation and is never cut; a GPU wants big
+    batches, so its batches are not cut either."""
     for x, y in batches:
-        if bn_mode != "eval" or int(y.shape[0]) <= EVAL_CHUNK:
+        if bn_mode != "eval" or x.device.type != "cpu" or int(y.shape[0]) <= EVAL_CHUNK:
             yield x, y
         else:
             yield from zip(x.split(EVAL_CHUNK), y.split(EVAL_CHUNK), strict=True)

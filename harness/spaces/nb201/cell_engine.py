@@ -431,25 +431,10 @@ class FusedCellFunction(torch.autograd.Function):
             if plan.empty:
                 continue
             need_input = need_x or src > 0
-            gx: Tensor | None = None
-            for e, dst in plan.skip:
-                g = grads[dst]
-                if g is None:
-                    continue
-                if gw is not None:
-                    gw[e, _SKIP] = _dot(g, sv.xs)
-                if need_input:
-                    gx = _add_scaled(gx, g, w[e, _SKIP])
+            gx = _weighted_edges_backward(plan.skip, _SKIP, sv.xs, grads, w, gw, need_input)
             if plan.pool:
-                pool_g: Tensor | None = None
-                for e, dst in plan.pool:
-                    g = grads[dst]
-                    if g is None:
-                        continue
-                    if gw is not None:
-                        gw[e, _POOL] = _dot(g, sv.pooled)
-                    if need_input:
-                        pool_g = _add_scaled(pool_g, g, w[e, _POOL])
+                assert sv.pooled is not None
+                pool_g = _weighted_edges_backward(plan.pool, _POOL, sv.pooled, grads, w, gw, need_input)
                 if pool_g is not None:
                     back = box_sum_3x3(pool_g.mul_(_inv_count(pool_g)))
                     gx = back if gx is None else gx.add_(back)
@@ -470,6 +455,29 @@ class FusedCellFunction(torch.autograd.Function):
         return (
             gx0, gw, g_conv[1], g_conv[3], g_gamma[1], g_beta[1], g_gamma[3], g_beta[3], None, None, None,
         )
+
+
+def _weighted_edges_backward(
+    edges: tuple[tuple[int, int], ...],
+    op: int,
+    term: Tensor,
+    grads: list[Tensor | None],
+    w: Tensor,
+    gw: Tensor | None,
+    need_input: bool,
+) -> Tensor | None:
+    """Backward of `node_dst += w[e, op] * term` over (edge, dst) pairs: the op weights' gradients <g_dst, term>
+    (into gw) and the summed gradient w.r.t. `term`, sum of w[e, op] * g_dst (None when nothing flows)."""
+    total: Tensor | None = None
+    for e, dst in edges:
+        g = grads[dst]
+        if g is None:
+            continue
+        if gw is not None:
+            gw[e, op] = _dot(g, term)
+        if need_input:
+            total = _add_scaled(total, g, w[e, op])
+    return total
 
 
 def _conv_group_backward(
