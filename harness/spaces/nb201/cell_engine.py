@@ -95,13 +95,16 @@ def _rows(t: Tensor, group) -> Tensor:  # noqa: ANN001 - a supernet._ConvGroup
 def box_sum_3x3(x: Tensor) -> Tensor:
     """Zero-padded 3x3 box sum, stride 1 (the numerator of the NB201 average pool). Self-adjoint.
 
-    Shifted in-place adds into a copy, no padded tensor (5-15 % faster than padding here); the same additions in
-    the same order as the padded form (left + centre + right, then up + middle + down), so the same bits."""
-    rows = x.clone()
-    rows[..., 1:] += x[..., :-1]
+    Shifted adds written straight into the result, no padded tensor and no copy (faster than padding here); the
+    same additions in the same order as the padded form (centre + left, + right; then middle + up, + down), so
+    the same bits."""
+    rows = torch.empty_like(x)
+    torch.add(x[..., 1:], x[..., :-1], out=rows[..., 1:])
+    rows[..., :1].copy_(x[..., :1])
     rows[..., :-1] += x[..., 1:]
-    box = rows.clone()
-    box[..., 1:, :] += rows[..., :-1, :]
+    box = torch.empty_like(x)
+    torch.add(rows[..., 1:, :], rows[..., :-1, :], out=box[..., 1:, :])
+    box[..., :1, :].copy_(rows[..., :1, :])
     box[..., :-1, :] += rows[..., 1:, :]
     return box
 
