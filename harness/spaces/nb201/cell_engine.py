@@ -172,7 +172,6 @@ class _GroupSave:
     group: object  # supernet._ConvGroup
     kernel: int
     z: Tensor | None  # centred conv output z - mean [B, kC, H, W] (batch statistics only)
-    mean: Tensor  # [kC]
     invstd: Tensor  # [kC]
     a: Tensor  # [kC] per-channel multiplier of z
     weight: Tensor  # the [k*C, C, kk, kk] conv weight used
@@ -188,11 +187,30 @@ class _SourceSave:
     groups: list[_GroupSave]
 
 
-def _inv_count(like: Tensor) -> Tensor:
-    from harness.spaces.nb201.supernet import _inv_pool_count
+_INV_COUNT_CACHE: dict[tuple, Tensor] = {}
 
+
+def inv_pool_count(h: int, w: int, like: Tensor) -> Tensor:
+    """[1, 1, h, w] reciprocal of the number of in-image taps of a padded 3x3 window
+    (count_include_pad=False)."""
+    key = (h, w, like.device, like.dtype)
+    inv = _INV_COUNT_CACHE.get(key)
+    if inv is None:
+        rows = torch.full((h,), 3.0, dtype=torch.float64)
+        rows[0] -= 1
+        rows[-1] -= 1
+        cols = torch.full((w,), 3.0, dtype=torch.float64)
+        cols[0] -= 1
+        cols[-1] -= 1
+        inv = _INV_COUNT_CACHE[key] = (
+            (1.0 / torch.outer(rows, cols)).view(1, 1, h, w).to(like.device, like.dtype)
+        )
+    return inv
+
+
+def _inv_count(like: Tensor) -> Tensor:
     h, w = like.shape[-2:]
-    return _inv_pool_count(h, w, like)
+    return inv_pool_count(h, w, like)
 
 
 def cell_forward(
@@ -292,7 +310,7 @@ def _conv_group_forward(
                 acc.addcmul_(zc, aj)
                 if bj is not None:
                     pending[dst] = bj if pending[dst] is None else pending[dst] + bj
-        return _GroupSave(group, kernel, z, mean, invstd, a, weight)
+        return _GroupSave(group, kernel, z, invstd, a, weight)
     # running statistics: BN is a per-channel affine map, folded into the conv
     assert running_mean is not None and running_var is not None
     mean = _rows(running_mean, group).reshape(-1)
@@ -304,7 +322,7 @@ def _conv_group_forward(
         yc = y[:, j * c : (j + 1) * c]
         acc = nodes[dst]
         nodes[dst] = yc if acc is None else acc.add_(yc)
-    return _GroupSave(group, kernel, None, mean, invstd, a, weight)
+    return _GroupSave(group, kernel, None, invstd, a, weight)
 
 
 def _conv1x1_batch_stats_forward(
@@ -349,7 +367,7 @@ def _conv1x1_batch_stats_forward(
         if shift is not None:
             bj = shift[j * c : (j + 1) * c]
             pending[dst] = bj if pending[dst] is None else pending[dst] + bj
-    return _GroupSave(group, 1, None, mean, invstd, a, weight, rc4, gram)
+    return _GroupSave(group, 1, None, invstd, a, weight, rc4, gram)
 
 
 def _update_running(

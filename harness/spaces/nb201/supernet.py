@@ -45,7 +45,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from harness.spaces.nb201.arch import EDGES, NUM_EDGES, NUM_OPS, OPS
-from harness.spaces.nb201.cell_engine import CellTensors, FusedCellFunction, cell_forward
+from harness.spaces.nb201.cell_engine import CellTensors, FusedCellFunction, cell_forward, inv_pool_count
 from harness.spaces.nb201.ops import Head, ResidualReduction, Stem, stage_channels
 
 SLOT_EDGES: tuple[int, ...] = (0, 1, 3, 2, 4, 5)
@@ -124,27 +124,6 @@ def _make_plan(active: tuple[tuple[bool, ...], ...]) -> tuple[_SourcePlan, ...]:
     return tuple(plans)
 
 
-_INV_COUNT_CACHE: dict[tuple, Tensor] = {}
-
-
-def _inv_pool_count(h: int, w: int, like: Tensor) -> Tensor:
-    """[1, 1, h, w] reciprocal of the number of in-image taps of a padded 3x3 window
-    (count_include_pad=False)."""
-    key = (h, w, like.device, like.dtype)
-    inv = _INV_COUNT_CACHE.get(key)
-    if inv is None:
-        rows = torch.full((h,), 3.0, dtype=torch.float64)
-        rows[0] -= 1
-        rows[-1] -= 1
-        cols = torch.full((w,), 3.0, dtype=torch.float64)
-        cols[0] -= 1
-        cols[-1] -= 1
-        inv = _INV_COUNT_CACHE[key] = (
-            (1.0 / torch.outer(rows, cols)).view(1, 1, h, w).to(like.device, like.dtype)
-        )
-    return inv
-
-
 def avg_pool_3x3(x: Tensor) -> Tensor:
     """3x3 average pool, stride 1, padding 1, count_include_pad=False, as separable shifted sums.
 
@@ -155,7 +134,7 @@ def avg_pool_3x3(x: Tensor) -> Tensor:
     p = F.pad(x, (1, 1, 1, 1))
     rows = p[..., :, :-2] + p[..., :, 1:-1] + p[..., :, 2:]
     box = rows[..., :-2, :] + rows[..., 1:-1, :] + rows[..., 2:, :]
-    return box * _inv_pool_count(h, w, x)
+    return box * inv_pool_count(h, w, x)
 
 
 @dataclass
