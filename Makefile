@@ -27,9 +27,10 @@ demo: $(STAMP)
 	$(BIN)/nas-harness compare --algorithms hepnas,spos,fewshot,darts --space nb201 --dataset cifar10 \
 		--preset demo --seeds 0 --jobs $(DEMO_JOBS) --threads 1 --out runs/demo $(if $(DATA_ROOT),--data-root $(DATA_ROOT))
 
+# -s: each benchmark prints its before/after and reference figures (pytest-benchmark's table alone hides them).
 bench: $(STAMP)
 	$(BIN)/python -m pip install -q --no-deps xautodl==1.0.0
-	$(BIN)/python -m pytest -q -m benchmark tests/benchmarks --benchmark-enable
+	$(BIN)/python -m pytest -q -s -m benchmark tests/benchmarks --benchmark-enable
 
 lint: $(STAMP)
 	$(BIN)/ruff check harness algorithms reports tests
