@@ -195,7 +195,7 @@ def test_avg_pool_matches_torch():
 def _count_calls(monkeypatch, engine):
     """Count cell conv MACs (convolutions of stacked cell weights) and shared pools during one forward, in
     the autograd engine (conv2d / avg_pool_3x3 of supernet.py) or the fused engine (cell_engine.conv /
-    box_sum_3x3)."""
+    avg_pool_3x3)."""
     stats = {"conv1x1_edges": 0, "conv3x3_edges": 0, "conv_calls": 0, "pools": 0}
 
     def count_conv(w):
@@ -217,23 +217,23 @@ def _count_calls(monkeypatch, engine):
         monkeypatch.setattr(sn.F, "conv2d", conv)
         monkeypatch.setattr(sn, "avg_pool_3x3", pool)
     else:
-        real_conv, real_box, real_1x1 = ce.conv, ce.box_sum_3x3, ce._conv1x1_batch_stats_forward
+        real_conv, real_pool, real_1x1 = ce.conv, ce.avg_pool_3x3, ce._conv1x1_batch_stats_forward
 
         def engine_conv(r, w, kernel, bias=None):
             count_conv(w)
             return real_conv(r, w, kernel, bias)
 
-        def engine_1x1(r, w, *args):  # batch statistics: 1x1 groups never call `conv`
+        def engine_1x1(r, r_sum, w, *args):  # batch statistics: 1x1 groups never call `conv`
             count_conv(w)
-            return real_1x1(r, w, *args)
+            return real_1x1(r, r_sum, w, *args)
 
-        def box(x):
+        def engine_pool(x):
             stats["pools"] += 1
-            return real_box(x)
+            return real_pool(x)
 
         monkeypatch.setattr(ce, "conv", engine_conv)
         monkeypatch.setattr(ce, "_conv1x1_batch_stats_forward", engine_1x1)
-        monkeypatch.setattr(ce, "box_sum_3x3", box)
+        monkeypatch.setattr(ce, "avg_pool_3x3", engine_pool)
     return stats
 
 
