@@ -195,7 +195,7 @@ def test_avg_pool_matches_torch():
 def _count_calls(monkeypatch, engine):
     """Count cell conv MACs (convolutions of stacked cell weights) and shared pools during one forward, in
     the autograd engine (conv2d / avg_pool_3x3 of supernet.py) or the fused engine (cell_engine.conv /
-    avg_pool_3x3)."""
+    _elementwise_forward)."""
     stats = {"conv1x1_edges": 0, "conv3x3_edges": 0, "conv_calls": 0, "pools": 0}
 
     def count_conv(w):
@@ -217,7 +217,7 @@ def _count_calls(monkeypatch, engine):
         monkeypatch.setattr(sn.F, "conv2d", conv)
         monkeypatch.setattr(sn, "avg_pool_3x3", pool)
     else:
-        real_conv, real_pool, real_1x1 = ce.conv, ce.avg_pool_3x3, ce._conv1x1_batch_stats_forward
+        real_conv, real_elementwise, real_1x1 = ce.conv, ce._elementwise_forward, ce._conv1x1_batch_stats_forward
 
         def engine_conv(r, w, kernel, bias=None):
             count_conv(w)
@@ -227,13 +227,13 @@ def _count_calls(monkeypatch, engine):
             count_conv(w)
             return real_1x1(r, r_sum, w, *args)
 
-        def engine_pool(x):
-            stats["pools"] += 1
-            return real_pool(x)
+        def engine_elementwise(xs, plan, *args, **kwargs):  # one blocked pool per source with pool edges
+            stats["pools"] += bool(plan.pool)
+            return real_elementwise(xs, plan, *args, **kwargs)
 
         monkeypatch.setattr(ce, "conv", engine_conv)
         monkeypatch.setattr(ce, "_conv1x1_batch_stats_forward", engine_1x1)
-        monkeypatch.setattr(ce, "avg_pool_3x3", engine_pool)
+        monkeypatch.setattr(ce, "_elementwise_forward", engine_elementwise)
     return stats
 
 

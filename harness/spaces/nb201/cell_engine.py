@@ -118,40 +118,6 @@ def _box_sum_into(x: Tensor, out: Tensor, rows: Tensor) -> None:
     out[..., :-1, :] += rows[..., 1:, :]
 
 
-def avg_pool_3x3(x: Tensor) -> Tensor:
-    """3x3 average pool, stride 1, padding 1, count_include_pad=False: the box sum times the reciprocal tap
-    count, blocked over images (`CHUNK_BYTES`)."""
-    out = torch.empty_like(x)
-    step = images_per_chunk(x)
-    rows = torch.empty_like(x[:step])
-    inv = _inv_count(x)
-    for i in range(0, x.shape[0], step):
-        o = out[i : i + step]
-        _box_sum_into(x[i : i + step], o, rows[: o.shape[0]])
-        o.mul_(inv)
-    return out
-
-
-def avg_pool_3x3_backward(g: Tensor, into: Tensor | None) -> Tensor:
-    """The average pool's input gradient for output gradient `g` (scaled in place: the caller's temporary),
-    added into `into` when given (returned), blocked over images like the forward."""
-    step = images_per_chunk(g)
-    rows = torch.empty_like(g[:step])
-    inv = _inv_count(g)
-    out = torch.empty_like(g) if into is None else into
-    box = None if into is None else torch.empty_like(rows)
-    for i in range(0, g.shape[0], step):
-        gi = g[i : i + step].mul_(inv)
-        o = out[i : i + step]
-        n = o.shape[0]
-        if box is None:
-            _box_sum_into(gi, o, rows[:n])
-        else:
-            _box_sum_into(gi, box[:n], rows[:n])
-            o += box[:n]
-    return out
-
-
 def conv(r: Tensor, weight: Tensor, kernel: int, bias: Tensor | None = None) -> Tensor:
     """Stride-1 'same' convolution of NCHW `r` with `weight` [O, C, k, k]. A 1x1 convolution is a batched
     matrix product W @ r_b: on CPU, oneDNN's NCHW 1x1 kernels ran 2-12x slower than MKL's GEMM on these shapes
@@ -185,15 +151,20 @@ def conv_backward(
     return g_in, g_w
 
 
-def _dot(a: Tensor, b: Tensor) -> Tensor:
-    """sum(a * b) over all elements, without a temporary when both share a dense layout."""
-    if a.is_contiguous() and b.is_contiguous():
-        return torch.dot(a.view(-1), b.view(-1))
-    return (a * b).sum()
-
-
 def _channel_sums(t: Tensor) -> Tensor:
     return t.sum(dim=(0, 2, 3))
+
+
+def channel_dots(g: Tensor, z: Tensor) -> Tensor:
+    """Per-channel sum of g * z over (batch, height, width), blocked over images (`CHUNK_BYTES`) so that the
+    product is a temporary in L2 rather than a tensor as large as g."""
+    step = images_per_chunk(g)
+    total = None
+    for i in range(0, g.shape[0], step):
+        part = _channel_sums(g[i : i + step] * z[i : i + step])
+        total = part if total is None else total.add_(part)
+    assert total is not None
+    return total
 
 
 def channel_sums_of_squares(z: Tensor) -> Tensor:
@@ -293,18 +264,11 @@ def cell_forward(
         elif pending[src] is not None:
             xs.add_(pending[src].view(1, c, 1, 1))
             pending[src] = None
-        for e, dst in plan.skip:
-            nodes[dst] = _add_scaled(nodes[dst], xs, w[e, _SKIP])
-        pooled = None
-        if plan.pool:
-            pooled = avg_pool_3x3(xs)
-            for e, dst in plan.pool:
-                nodes[dst] = _add_scaled(nodes[dst], pooled, w[e, _POOL])
-        r = None
+        has_conv = plan.conv1 is not None or plan.conv3 is not None
+        pooled, r, r_sum = _elementwise_forward(xs, plan, w, nodes, relu=has_conv, relu_sum=t.batch_stats)
         group_saves: list[_GroupSave] = []
-        if plan.conv1 is not None or plan.conv3 is not None:
-            r = F.relu(xs)
-            r_sum = r.sum(0) if t.batch_stats else None  # [C, H, W]: both conv kinds' batch means come from it
+        if has_conv:
+            assert r is not None
             for group, kernel, op in ((plan.conv1, 1, _CONV1), (plan.conv3, 3, _CONV3)):
                 if group is None:
                     continue
@@ -320,10 +284,50 @@ def cell_forward(
     return out, saves
 
 
-def _add_scaled(acc: Tensor | None, term: Tensor, weight: Tensor) -> Tensor:
-    if acc is None:
-        return term * weight
-    return acc.addcmul_(term, weight)
+def _elementwise_forward(
+    xs: Tensor, plan, w: Tensor, nodes: list[Tensor | None], *, relu: bool, relu_sum: bool  # noqa: ANN001
+) -> tuple[Tensor | None, Tensor | None, Tensor | None]:
+    """A source's skip and pool edges added into their nodes, and (with `relu`) the ReLU that its conv edges
+    read, with `relu_sum` also r.sum(0) [C, H, W]; returns (pooled, r, r_sum).
+
+    Blocked over images (`CHUNK_BYTES`): each chunk of xs is read once from memory and pooled, scaled into every
+    destination and rectified while it sits in L2, instead of one pass over whole tensors per edge. A node that
+    does not exist yet is written by its first term (no zero fill)."""
+    pooled = torch.empty_like(xs) if plan.pool else None
+    r = torch.empty_like(xs) if relu else None
+    r_sum = None
+    terms: list[tuple[int, Tensor, Tensor, bool]] = []  # (dst, source tensor, weight, first write)
+    for edges, op in ((plan.skip, _SKIP), (plan.pool, _POOL)):
+        for e, dst in edges:
+            first = nodes[dst] is None
+            if first:
+                nodes[dst] = torch.empty_like(xs)
+            terms.append((dst, xs if op == _SKIP else pooled, w[e, op], first))  # type: ignore[arg-type]
+    if not terms and r is None:
+        return None, None, None
+    step = images_per_chunk(xs)
+    rows = torch.empty_like(xs[:step]) if pooled is not None else None
+    inv = _inv_count(xs)
+    for i in range(0, xs.shape[0], step):
+        part = slice(i, i + step)
+        x_i = xs[part]
+        if pooled is not None:
+            assert rows is not None
+            p_i = pooled[part]
+            _box_sum_into(x_i, p_i, rows[: p_i.shape[0]])
+            p_i.mul_(inv)
+        for dst, src, weight, first in terms:
+            node = nodes[dst]
+            assert node is not None
+            if first:
+                torch.mul(src[part], weight, out=node[part])
+            else:
+                node[part].addcmul_(src[part], weight)
+        if r is not None:
+            r_i = torch.clamp_min(x_i, 0, out=r[part])
+            if relu_sum:
+                r_sum = r_i.sum(0) if r_sum is None else r_sum.add_(r_i.sum(0))
+    return pooled, r, r_sum
 
 
 def _conv_group_forward(
@@ -518,12 +522,7 @@ class FusedCellFunction(torch.autograd.Function):
             if plan.empty:
                 continue
             need_input = need_x or src > 0
-            gx = _weighted_edges_backward(plan.skip, _SKIP, sv.xs, grads, w, gw, need_input)
-            if plan.pool:
-                assert sv.pooled is not None
-                pool_g = _weighted_edges_backward(plan.pool, _POOL, sv.pooled, grads, w, gw, need_input)
-                if pool_g is not None:
-                    gx = avg_pool_3x3_backward(pool_g, gx)
+            gx = _elementwise_backward(plan, sv, grads, w, gw, need_input)
             g_r: Tensor | None = None
             for gs in sv.groups:
                 g_in = _conv_group_backward(
@@ -543,27 +542,63 @@ class FusedCellFunction(torch.autograd.Function):
         )
 
 
-def _weighted_edges_backward(
-    edges: tuple[tuple[int, int], ...],
-    op: int,
-    term: Tensor,
-    grads: list[Tensor | None],
-    w: Tensor,
-    gw: Tensor | None,
-    need_input: bool,
+def _elementwise_backward(
+    plan, sv: _SourceSave, grads: list[Tensor | None], w: Tensor, gw: Tensor | None, need_input: bool  # noqa: ANN001
 ) -> Tensor | None:
-    """Backward of `node_dst += w[e, op] * term` over (edge, dst) pairs: the op weights' gradients <g_dst, term>
-    (into gw) and the summed gradient w.r.t. `term`, sum of w[e, op] * g_dst (None when nothing flows)."""
-    total: Tensor | None = None
-    for e, dst in edges:
-        g = grads[dst]
-        if g is None:
+    """Backward of a source's skip and pool edges (`node_dst += w[e, op] * term`): the op weights' gradients
+    <g_dst, term> (into gw) and the gradient w.r.t. the source, sum_e w[e, skip] g_dst + pool^T(sum_e w[e, pool]
+    g_dst) (None when nothing flows).
+
+    Blocked over images like `_elementwise_forward`: each chunk of every gradient, of xs and of the pooled
+    tensor is read once; the dot products are summed per chunk, then over chunks."""
+    skip = [(e, grads[dst]) for e, dst in plan.skip if grads[dst] is not None]
+    pool = [(e, grads[dst]) for e, dst in plan.pool if grads[dst] is not None]
+    if not skip and not pool:
+        return None
+    xs, pooled = sv.xs, sv.pooled
+    step = images_per_chunk(xs)
+    n_chunks = -(-xs.shape[0] // step)
+    terms = [(e, _SKIP, g, xs) for e, g in skip] + [(e, _POOL, g, pooled) for e, g in pool]
+    dots = torch.empty(n_chunks, len(terms), dtype=xs.dtype, device=xs.device) if gw is not None else None
+    gx = torch.empty_like(xs) if need_input else None
+    pool_g = torch.empty_like(xs[:step]) if pool and need_input else None
+    rows = torch.empty_like(xs[:step]) if pool_g is not None else None
+    box = torch.empty_like(xs[:step]) if pool_g is not None and skip else None
+    inv = _inv_count(xs)
+    for ci, i in enumerate(range(0, xs.shape[0], step)):
+        part = slice(i, i + step)
+        if dots is not None:
+            for k, (_, _, g, term) in enumerate(terms):
+                torch.dot(g[part].reshape(-1), term[part].reshape(-1), out=dots[ci, k])
+        if gx is None:
             continue
-        if gw is not None:
-            gw[e, op] = _dot(g, term)
-        if need_input:
-            total = _add_scaled(total, g, w[e, op])
-    return total
+        gx_i = gx[part]
+        n = gx_i.shape[0]
+        for k, (e, g) in enumerate(skip):
+            if k == 0:
+                torch.mul(g[part], w[e, _SKIP], out=gx_i)
+            else:
+                gx_i.addcmul_(g[part], w[e, _SKIP])
+        if pool_g is not None:
+            assert rows is not None
+            pg = pool_g[:n]
+            for k, (e, g) in enumerate(pool):
+                if k == 0:
+                    torch.mul(g[part], w[e, _POOL], out=pg)
+                else:
+                    pg.addcmul_(g[part], w[e, _POOL])
+            pg.mul_(inv)
+            if box is None:
+                _box_sum_into(pg, gx_i, rows[:n])
+            else:
+                _box_sum_into(pg, box[:n], rows[:n])
+                gx_i += box[:n]
+    if gw is not None:
+        assert dots is not None
+        sums = dots.sum(0)
+        for k, (e, op, _, _) in enumerate(terms):
+            gw[e, op] = sums[k]
+    return gx
 
 
 def _conv_group_backward(
@@ -589,7 +624,7 @@ def _conv_group_backward(
     n = z.numel() // z.shape[1]
     op = _CONV1 if kernel == 1 else _CONV3
     need_dz = need_input or g_conv is not None
-    dz = torch.empty_like(z) if need_dz else None
+    dz = z if need_dz else None  # written over z chunk by chunk: each chunk of z is dead once read
     any_grad = False
     for j, (e, dst) in enumerate(zip(group.edges, group.dsts, strict=True)):
         g = grads[dst]
@@ -605,13 +640,12 @@ def _conv_group_backward(
             sum_g = sums_g[dst] = _channel_sums(g)
         a = gs.a[sl]
         c1, c0 = _bn_param_grads(
-            _channel_sums(g * zc), sum_g, gs.invstd[sl], a, n, e, op, group.slots[j], w, t, kernel, gw, g_gamma,
+            channel_dots(g, zc), sum_g, gs.invstd[sl], a, n, e, op, group.slots[j], w, t, kernel, gw, g_gamma,
             g_beta,
         )
-        if dz is not None:
-            dzc = dz[:, sl]
-            torch.addcmul(c0.view(1, c, 1, 1), g, a.view(1, c, 1, 1), out=dzc)
-            dzc.addcmul_(zc, c1.view(1, c, 1, 1))
+        if dz is not None:  # dz[:, sl] is zc
+            torch.addcmul(c0.view(1, c, 1, 1), zc, c1.view(1, c, 1, 1), out=zc)
+            zc.addcmul_(g, a.view(1, c, 1, 1))
     if dz is None or not any_grad:
         return None
     k = len(group.slots)
