@@ -100,9 +100,10 @@ thread) because every one of its passes streamed 4 MB tensors through L3."""
 
 
 def images_per_chunk(x: Tensor) -> int:
-    """Images of `x` [B, ...] per blocked chunk (at least one)."""
+    """Images of `x` [B, ...] per blocked chunk (at least one): `CHUNK_BYTES` per intra-op thread, since the
+    threads split each elementwise pass between their cores' caches."""
     per_image = max(x[0].numel() * x.element_size(), 1)
-    return max(CHUNK_BYTES // per_image, 1)
+    return max(CHUNK_BYTES * torch.get_num_threads() // per_image, 1)
 
 
 def _box_sum_into(x: Tensor, out: Tensor, rows: Tensor) -> None:
@@ -523,23 +524,39 @@ class FusedCellFunction(torch.autograd.Function):
                 continue
             need_input = need_x or src > 0
             gx = _elementwise_backward(plan, sv, grads, w, gw, need_input)
-            g_r: Tensor | None = None
-            for gs in sv.groups:
-                g_in = _conv_group_backward(
+            g_r: Tensor | None = None  # gradient w.r.t. the ReLU output, plus `g_r_shift` per channel
+            g_r_shift: Tensor | None = None
+            for gs in sorted(sv.groups, key=lambda gs: -gs.kernel):  # 3x3 first: the 1x1 GEMMs add into it
+                g_r, shift = _conv_group_backward(
                     gs, grads, sums_g, sv.r, w, t, c, gw, g_conv[gs.kernel], g_gamma[gs.kernel],
-                    g_beta[gs.kernel], need_input,
+                    g_beta[gs.kernel], need_input, g_r,
                 )
-                if g_in is not None:
-                    g_r = g_in if g_r is None else g_r.add_(g_in)
+                if shift is not None:
+                    g_r_shift = shift if g_r_shift is None else g_r_shift + shift
             if g_r is not None:
-                back = torch.ops.aten.threshold_backward(g_r, sv.r, 0)
-                gx = back if gx is None else gx.add_(back)
+                assert sv.r is not None
+                gx = _relu_backward(g_r, g_r_shift, sv.r, gx)
             grads[src] = gx
         ctx.saves = None
         gx0 = grads[0] if need_x else None
         return (
             gx0, gw, g_conv[1], g_conv[3], g_gamma[1], g_beta[1], g_gamma[3], g_beta[3], None, None, None,
         )
+
+
+def _relu_backward(g_r: Tensor, shift: Tensor | None, r: Tensor, gx: Tensor | None) -> Tensor:
+    """gx + (g_r + shift) * (r > 0), written over g_r (a temporary of the backward) and into gx when given;
+    blocked over images so that g_r, r and gx are each read once."""
+    step = images_per_chunk(g_r)
+    shift4 = None if shift is None else shift.view(1, -1, 1, 1)
+    gx_chunks = g_r.split(step) if gx is None else gx.split(step)
+    for g_i, r_i, gx_i in zip(g_r.split(step), r.split(step), gx_chunks, strict=True):
+        if shift4 is not None:
+            g_i.add_(shift4)
+        torch.ops.aten.threshold_backward.grad_input(g_i, r_i, 0, grad_input=g_i)
+        if gx is not None:
+            gx_i.add_(g_i)
+    return g_r if gx is None else gx
 
 
 def _elementwise_backward(
@@ -614,11 +631,15 @@ def _conv_group_backward(
     g_gamma: Tensor | None,
     g_beta: Tensor | None,
     need_input: bool,
-) -> Tensor | None:
-    """BN + conv backward of one conv group; returns the gradient w.r.t. the group's ReLU output."""
+    into: Tensor | None,
+) -> tuple[Tensor | None, Tensor | None]:
+    """BN + conv backward of one conv group. Returns the gradient w.r.t. the group's ReLU output added to
+    `into` (a temporary of the backward, or None), and a per-channel shift still to be added to it (or None)."""
     group, kernel = gs.group, gs.kernel
     if gs.rc is not None:
-        return _conv1x1_batch_stats_backward(gs, grads, sums_g, w, t, c, gw, g_conv, g_gamma, g_beta, need_input)
+        return _conv1x1_batch_stats_backward(
+            gs, grads, sums_g, w, t, c, gw, g_conv, g_gamma, g_beta, need_input, into
+        )
     z = gs.z
     assert z is not None and r is not None
     n = z.numel() // z.shape[1]
@@ -643,11 +664,14 @@ def _conv_group_backward(
             channel_dots(g, zc), sum_g, gs.invstd[sl], a, n, e, op, group.slots[j], w, t, kernel, gw, g_gamma,
             g_beta,
         )
-        if dz is not None:  # dz[:, sl] is zc
-            torch.addcmul(c0.view(1, c, 1, 1), zc, c1.view(1, c, 1, 1), out=zc)
-            zc.addcmul_(g, a.view(1, c, 1, 1))
+        if dz is not None:  # dz[:, sl] is zc: dz = a * g + c1 * zc + c0, blocked over images
+            c0, c1, a4 = c0.view(1, c, 1, 1), c1.view(1, c, 1, 1), a.view(1, c, 1, 1)
+            step = images_per_chunk(g)
+            for z_i, g_i in zip(zc.split(step), g.split(step), strict=True):
+                torch.addcmul(c0, z_i, c1, out=z_i)
+                z_i.addcmul_(g_i, a4)
     if dz is None or not any_grad:
-        return None
+        return into, None
     k = len(group.slots)
     g_in, g_weight = conv_backward(dz, r, gs.weight, kernel, need_input, g_conv is not None)
     if g_conv is not None:
@@ -658,7 +682,10 @@ def _conv_group_backward(
             g_conv[s : s + k] += g_weight
         else:
             g_conv.index_add_(0, group.index(g_conv.device), g_weight)
-    return g_in if need_input else None
+    if not need_input:
+        return into, None
+    assert g_in is not None
+    return (g_in if into is None else into.add_(g_in)), None
 
 
 def _bn_param_grads(
@@ -707,8 +734,10 @@ def _conv1x1_batch_stats_backward(
     g_gamma: Tensor | None,
     g_beta: Tensor | None,
     need_input: bool,
-) -> Tensor | None:
-    """Backward of `_conv1x1_batch_stats_forward` with C x C GEMMs instead of per-pixel passes.
+    into: Tensor | None,
+) -> tuple[Tensor | None, Tensor | None]:
+    """Backward of `_conv1x1_batch_stats_forward` with C x C GEMMs instead of per-pixel passes; returns like
+    `_conv_group_backward` (the input gradient's per-channel term is the shift when it is added into `into`).
 
     With P = sum_b g rc^T (chunk j's output gradient against the centred input): sum g * z_centred = rowsum(W_j *
     P); d W_j = sum dz r^T = a * P + c1 * (W_j G) (sum dz = 0 per channel and sum rc = 0 drop the other terms);
@@ -755,8 +784,16 @@ def _conv1x1_batch_stats_backward(
         else:
             g_conv.index_add_(0, group.index(g_conv.device), g_weight)
     if m is None or bias is None or not g_terms:
-        return None
-    dr = torch.baddbmm(bias.view(1, c, 1), m.expand(b, c, c), rc)
+        return into, None
+    if into is None or not into.is_contiguous():
+        dr = torch.baddbmm(bias.view(1, c, 1), m.expand(b, c, c), rc)
+        shift = None
+    else:
+        dr = into.view(b, c, hw).baddbmm_(m.expand(b, c, c), rc)
+        shift = bias
     for wt, g3 in g_terms:
         dr.baddbmm_(wt.expand(b, c, c), g3)
-    return dr.view(b, c, h, w_)
+    dr4 = dr.view(b, c, h, w_)
+    if into is not None and dr4.data_ptr() != into.data_ptr():
+        return into.add_(dr4), None
+    return dr4, shift
