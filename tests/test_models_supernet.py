@@ -187,6 +187,40 @@ def test_adapter_fixed_network_equals_one_hot_supernet(affine, track):
     torch.testing.assert_close(supernet(x, w), net(x))
 
 
+@pytest.mark.parametrize("shape", [(3, 4, 1, 1), (2, 3, 1, 5), (2, 3, 5, 7), (4, 2, 8, 8)])
+def test_tap_sums_give_the_3x3_conv_batch_mean(shape):
+    """The engine centres 3x3 conv outputs through the conv's bias: mean = (W . tap sums) / n."""
+    g = torch.Generator().manual_seed(0)
+    r = torch.randn(*shape, generator=g, dtype=torch.float64)
+    weight = torch.randn(5, shape[1], 3, 3, generator=g, dtype=torch.float64)
+    n = r.numel() // shape[1]
+    mean = weight.view(5, -1) @ ce.tap_sums_3x3(r.sum(0)).view(-1) / n
+    torch.testing.assert_close(mean, F.conv2d(r, weight, padding=1).mean((0, 2, 3)))
+
+
+def test_blocked_passes_match_whole_tensor_passes(monkeypatch):
+    """The image-blocked skip / pool / ReLU / BN passes give the same cell as one chunk per tensor."""
+    torch.manual_seed(0)
+    cell = FusedCell(4, affine=True, track_running_stats=False).double()
+    with torch.no_grad():
+        for p in cell.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+    x = torch.randn(5, 4, 6, 6, dtype=torch.float64, requires_grad=True)
+    w = torch.softmax(torch.randn(6, 5, dtype=torch.float64), -1).requires_grad_()
+    plans = sn._make_plan(tuple(tuple(True for _ in OPS) for _ in EDGES))
+
+    def run():
+        out = cell(x, w, plans)
+        return (out, *torch.autograd.grad((out * out.detach().cos()).sum(), [x, w, *cell.parameters()]))
+
+    monkeypatch.setattr(ce, "CHUNK_BYTES", 1)  # one image per chunk
+    blocked = run()
+    monkeypatch.setattr(ce, "CHUNK_BYTES", 1 << 40)  # the whole batch in one chunk
+    whole = run()
+    for a, b in zip(blocked, whole, strict=True):
+        torch.testing.assert_close(a, b)
+
+
 def test_avg_pool_matches_torch():
     x = torch.randn(2, 3, 7, 5, dtype=torch.float64)
     torch.testing.assert_close(sn.avg_pool_3x3(x), F.avg_pool2d(x, 3, 1, 1, count_include_pad=False))

@@ -178,25 +178,34 @@ def channel_sums_of_squares(z: Tensor) -> Tensor:
     return torch.linalg.vector_norm(z.view(b, c, -1), dim=-1).square_().sum(0)
 
 
+_TAP_READS_CACHE: dict[tuple, Tensor] = {}
+
+
+def _tap_reads(n: int, device: torch.device) -> Tensor:
+    """[3, n] float64: which of n input rows (or columns) the taps at offsets -1, 0, +1 of a stride-1,
+    padding-1 3x3 convolution read: all but the last, all, all but the first."""
+    key = (n, device)
+    reads = _TAP_READS_CACHE.get(key)
+    if reads is None:
+        reads = torch.ones(3, n, dtype=torch.float64)
+        reads[0, -1] = 0.0
+        reads[2, 0] = 0.0
+        reads = _TAP_READS_CACHE[key] = reads.to(device)
+    return reads
+
+
 def tap_sums_3x3(r_batch_sum: Tensor) -> Tensor:
     """[C, 3, 3] float64: for each channel and tap (ky, kx) of a stride-1, padding-1 3x3 convolution, the sum of
     the input values that tap reads over all images and output positions, from `r_batch_sum` = r.sum(0)
     [C, H, W].
 
     A tap offset by dy = ky - 1 reads every input row except the last (dy = -1) or the first (dy = +1), and
-    likewise for columns, so each tap sum is the total minus one border row and one border column plus their
-    corner. Hence the per-channel mean of the convolution's output is (W . S) / n for weights W: the conv can
-    be given -mean as its bias and return centred values, with no pass over its output (see
-    `_conv_group_forward`)."""
-    m = r_batch_sum.double()
-    total = m.sum((1, 2))
-    zero = torch.zeros_like(total)
-    excluded_row = torch.stack([m[:, -1, :].sum(-1), zero, m[:, 0, :].sum(-1)], 1)  # [C, ky]
-    excluded_col = torch.stack([m[:, :, -1].sum(-1), zero, m[:, :, 0].sum(-1)], 1)  # [C, kx]
-    corner = torch.zeros(m.shape[0], 3, 3, dtype=m.dtype, device=m.device)
-    corner[:, 0, 0], corner[:, 0, 2] = m[:, -1, -1], m[:, -1, 0]
-    corner[:, 2, 0], corner[:, 2, 2] = m[:, 0, -1], m[:, 0, 0]
-    return total.view(-1, 1, 1) - excluded_row.unsqueeze(2) - excluded_col.unsqueeze(1) + corner
+    likewise for columns, so each tap sum is rows^T . r_batch_sum . columns (`_tap_reads`). Hence the
+    per-channel mean of the convolution's output is (W . S) / n for weights W: the conv can be given -mean as
+    its bias and return centred values, with no pass over its output (see `_conv_group_forward`)."""
+    _, h, w = r_batch_sum.shape
+    dev = r_batch_sum.device
+    return _tap_reads(h, dev) @ r_batch_sum.double() @ _tap_reads(w, dev).t()
 
 
 @dataclass
@@ -512,7 +521,7 @@ class FusedCellFunction(torch.autograd.Function):
         nexts = ctx.next_functions
         need_conv = {1: need[2] and _will_run(nexts[2][0]), 3: need[3] and _will_run(nexts[3][0])}
         need_affine = {1: need[4] or need[5], 3: need[6] or need[7]}
-        gw = torch.zeros_like(w) if need_w else None
+        gw = OpWeightGrads(w) if need_w else None
         g_conv = {k: torch.zeros_like(t.conv(k)) if need_conv[k] else None for k in (1, 3)}
         g_gamma = {k: torch.zeros_like(t.affine(k)[0]) if need_affine[k] else None for k in (1, 3)}
         g_beta = {k: torch.zeros_like(t.affine(k)[1]) if need_affine[k] else None for k in (1, 3)}
@@ -540,7 +549,7 @@ class FusedCellFunction(torch.autograd.Function):
         ctx.saves = None
         gx0 = grads[0] if need_x else None
         return (
-            gx0, gw, g_conv[1], g_conv[3], g_gamma[1], g_beta[1], g_gamma[3], g_beta[3], None, None, None,
+            gx0, None if gw is None else gw.tensor(), g_conv[1], g_conv[3], g_gamma[1], g_beta[1], g_gamma[3], g_beta[3], None, None, None,
         )
 
 
@@ -559,8 +568,33 @@ def _relu_backward(g_r: Tensor, shift: Tensor | None, r: Tensor, gx: Tensor | No
     return g_r if gx is None else gx
 
 
+class OpWeightGrads:
+    """d loss / d op weights of one cell backward, collected as small tensors and written into the [E, O]
+    gradient with one `index_put_` (instead of one indexed copy per (edge, op))."""
+
+    def __init__(self, like: Tensor) -> None:
+        self.like = like
+        self.index: list[int] = []
+        self.values: list[Tensor] = []
+
+    def set(self, e: int, op: int, value: Tensor) -> None:
+        self.index.append(e * self.like.shape[1] + op)
+        self.values.append(value.view(1))
+
+    def set_many(self, entries: list[tuple[int, int]], values: Tensor) -> None:
+        self.index.extend(e * self.like.shape[1] + op for e, op in entries)
+        self.values.append(values.view(-1))
+
+    def tensor(self) -> Tensor:
+        gw = torch.zeros_like(self.like)
+        if self.values:
+            index = torch.tensor(self.index, dtype=torch.long, device=gw.device)
+            gw.view(-1).index_put_((index,), torch.cat(self.values), accumulate=True)
+        return gw
+
+
 def _elementwise_backward(
-    plan, sv: _SourceSave, grads: list[Tensor | None], w: Tensor, gw: Tensor | None, need_input: bool  # noqa: ANN001
+    plan, sv: _SourceSave, grads: list[Tensor | None], w: Tensor, gw: OpWeightGrads | None, need_input: bool  # noqa: ANN001
 ) -> Tensor | None:
     """Backward of a source's skip and pool edges (`node_dst += w[e, op] * term`): the op weights' gradients
     <g_dst, term> (into gw) and the gradient w.r.t. the source, sum_e w[e, skip] g_dst + pool^T(sum_e w[e, pool]
@@ -574,36 +608,41 @@ def _elementwise_backward(
         return None
     xs, pooled = sv.xs, sv.pooled
     step = images_per_chunk(xs)
-    n_chunks = -(-xs.shape[0] // step)
-    terms = [(e, _SKIP, g, xs) for e, g in skip] + [(e, _POOL, g, pooled) for e, g in pool]
-    dots = torch.empty(n_chunks, len(terms), dtype=xs.dtype, device=xs.device) if gw is not None else None
+    split = lambda t: t.split(step)  # noqa: E731 - views of every chunk in one call
+    skip_c = [(w[e, _SKIP], split(g)) for e, g in skip]
+    pool_c = [(w[e, _POOL], split(g)) for e, g in pool]
+    xs_c = split(xs)
+    pooled_c = split(pooled) if pool else None
+    dots: list[Tensor] = []
     gx = torch.empty_like(xs) if need_input else None
-    pool_g = torch.empty_like(xs[:step]) if pool and need_input else None
-    rows = torch.empty_like(xs[:step]) if pool_g is not None else None
-    box = torch.empty_like(xs[:step]) if pool_g is not None and skip else None
+    gx_c = split(gx) if gx is not None else None
+    scratch = torch.empty_like(xs[:step]) if pool and need_input else None
+    rows = torch.empty_like(xs[:step]) if scratch is not None else None
+    box = torch.empty_like(xs[:step]) if scratch is not None and skip else None
     inv = _inv_count(xs)
-    for ci, i in enumerate(range(0, xs.shape[0], step)):
-        part = slice(i, i + step)
-        if dots is not None:
-            for k, (_, _, g, term) in enumerate(terms):
-                torch.dot(g[part].reshape(-1), term[part].reshape(-1), out=dots[ci, k])
-        if gx is None:
+    for i, x_i in enumerate(xs_c):
+        if gw is not None:
+            dots.extend(torch.dot(g_c[i].reshape(-1), x_i.reshape(-1)) for _, g_c in skip_c)
+            if pooled_c is not None:
+                p_i = pooled_c[i].reshape(-1)
+                dots.extend(torch.dot(g_c[i].reshape(-1), p_i) for _, g_c in pool_c)
+        if gx_c is None:
             continue
-        gx_i = gx[part]
+        gx_i = gx_c[i]
         n = gx_i.shape[0]
-        for k, (e, g) in enumerate(skip):
+        for k, (weight, g_c) in enumerate(skip_c):
             if k == 0:
-                torch.mul(g[part], w[e, _SKIP], out=gx_i)
+                torch.mul(g_c[i], weight, out=gx_i)
             else:
-                gx_i.addcmul_(g[part], w[e, _SKIP])
-        if pool_g is not None:
+                gx_i.addcmul_(g_c[i], weight)
+        if scratch is not None:
             assert rows is not None
-            pg = pool_g[:n]
-            for k, (e, g) in enumerate(pool):
+            pg = scratch[:n]
+            for k, (weight, g_c) in enumerate(pool_c):
                 if k == 0:
-                    torch.mul(g[part], w[e, _POOL], out=pg)
+                    torch.mul(g_c[i], weight, out=pg)
                 else:
-                    pg.addcmul_(g[part], w[e, _POOL])
+                    pg.addcmul_(g_c[i], weight)
             pg.mul_(inv)
             if box is None:
                 _box_sum_into(pg, gx_i, rows[:n])
@@ -611,10 +650,8 @@ def _elementwise_backward(
                 _box_sum_into(pg, box[:n], rows[:n])
                 gx_i += box[:n]
     if gw is not None:
-        assert dots is not None
-        sums = dots.sum(0)
-        for k, (e, op, _, _) in enumerate(terms):
-            gw[e, op] = sums[k]
+        entries = [(e, _SKIP) for e, _ in skip] + [(e, _POOL) for e, _ in pool]
+        gw.set_many(entries, torch.stack(dots).view(len(xs_c), len(entries)).sum(0))
     return gx
 
 
@@ -626,7 +663,7 @@ def _conv_group_backward(
     w: Tensor,
     t: CellTensors,
     c: int,
-    gw: Tensor | None,
+    gw: OpWeightGrads | None,
     g_conv: Tensor | None,
     g_gamma: Tensor | None,
     g_beta: Tensor | None,
@@ -700,7 +737,7 @@ def _bn_param_grads(
     w: Tensor,
     t: CellTensors,
     kernel: int,
-    gw: Tensor | None,
+    gw: OpWeightGrads | None,
     g_gamma: Tensor | None,
     g_beta: Tensor | None,
 ) -> tuple[Tensor, Tensor]:
@@ -712,9 +749,9 @@ def _bn_param_grads(
     if gw is not None:
         if gamma is not None:
             assert beta is not None
-            gw[e, op] = (g_xhat * gamma[slot]).sum() + (sum_g * beta[slot]).sum()
+            gw.set(e, op, torch.dot(g_xhat, gamma[slot]) + torch.dot(sum_g, beta[slot]))
         else:
-            gw[e, op] = g_xhat.sum()
+            gw.set(e, op, g_xhat.sum())
     if g_gamma is not None:
         assert g_beta is not None
         g_gamma[slot] += g_xhat * w[e, op]
@@ -729,7 +766,7 @@ def _conv1x1_batch_stats_backward(
     w: Tensor,
     t: CellTensors,
     c: int,
-    gw: Tensor | None,
+    gw: OpWeightGrads | None,
     g_conv: Tensor | None,
     g_gamma: Tensor | None,
     g_beta: Tensor | None,
