@@ -89,11 +89,15 @@ def _mask_cases():
     split[0, 3] = False
     split[4, 4] = False
     per_cell = torch.rand(3 * N, 6, 5, generator=g) > 0.4
-    return [("full", full, False), ("split", split, False), ("per_cell", per_cell, True)]
+    dead_end = full.clone()
+    dead_end[[e for e, (_, src) in enumerate(EDGES) if src == 1]] = False  # node 1 feeds nothing: its in-edges
+    return [  # get no gradient while their siblings from node 0 do
+        ("full", full, False), ("split", split, False), ("per_cell", per_cell, True), ("dead_end", dead_end, False)
+    ]
 
 
 @pytest.mark.parametrize(("affine", "track"), [(False, True), (True, True), (False, False)])
-@pytest.mark.parametrize("case", range(3))
+@pytest.mark.parametrize("case", range(4))
 def test_fused_equals_per_edge_reference(affine, track, case):
     name, mask, per_cell = _mask_cases()[case]
     fast, ref = _pair(affine, track)

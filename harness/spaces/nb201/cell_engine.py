@@ -102,8 +102,13 @@ thread) because every one of its passes streamed 4 MB tensors through L3."""
 def images_per_chunk(x: Tensor) -> int:
     """Images of `x` [B, ...] per blocked chunk (at least one): `CHUNK_BYTES` per intra-op thread, since the
     threads split each elementwise pass between their cores' caches."""
-    per_image = max(x[0].numel() * x.element_size(), 1)
+    per_image = max(x.numel() // max(x.shape[0], 1) * x.element_size(), 1)
     return max(CHUNK_BYTES * torch.get_num_threads() // per_image, 1)
+
+
+def chunks(t: Tensor, step: int) -> tuple[Tensor, ...]:
+    """Views of `t` in blocks of `step` images (`t` itself when it is one block: no split call)."""
+    return (t,) if step >= t.shape[0] else t.split(step)
 
 
 def _box_sum_into(x: Tensor, out: Tensor, rows: Tensor) -> None:
@@ -161,8 +166,8 @@ def channel_dots(g: Tensor, z: Tensor) -> Tensor:
     product is a temporary in L2 rather than a tensor as large as g."""
     step = images_per_chunk(g)
     total = None
-    for i in range(0, g.shape[0], step):
-        part = _channel_sums(g[i : i + step] * z[i : i + step])
+    for g_i, z_i in zip(chunks(g, step), chunks(z, step), strict=True):
+        part = _channel_sums(g_i * z_i)
         total = part if total is None else total.add_(part)
     assert total is not None
     return total
@@ -305,36 +310,35 @@ def _elementwise_forward(
     does not exist yet is written by its first term (no zero fill)."""
     pooled = torch.empty_like(xs) if plan.pool else None
     r = torch.empty_like(xs) if relu else None
-    r_sum = None
-    terms: list[tuple[int, Tensor, Tensor, bool]] = []  # (dst, source tensor, weight, first write)
-    for edges, op in ((plan.skip, _SKIP), (plan.pool, _POOL)):
+    step = images_per_chunk(xs)
+    xs_c = chunks(xs, step)
+    pooled_c = None if pooled is None else chunks(pooled, step)
+    terms: list[tuple[tuple[Tensor, ...], tuple[Tensor, ...], Tensor, bool]] = []  # (node, term, weight, first)
+    for edges, op, term in ((plan.skip, _SKIP, xs_c), (plan.pool, _POOL, pooled_c)):
         for e, dst in edges:
             first = nodes[dst] is None
             if first:
                 nodes[dst] = torch.empty_like(xs)
-            terms.append((dst, xs if op == _SKIP else pooled, w[e, op], first))  # type: ignore[arg-type]
+            terms.append((chunks(nodes[dst], step), term, w[e, op], first))  # type: ignore[arg-type]
     if not terms and r is None:
         return None, None, None
-    step = images_per_chunk(xs)
-    rows = torch.empty_like(xs[:step]) if pooled is not None else None
+    rows = torch.empty_like(xs_c[0]) if pooled is not None else None
+    r_c = None if r is None else chunks(r, step)
     inv = _inv_count(xs)
-    for i in range(0, xs.shape[0], step):
-        part = slice(i, i + step)
-        x_i = xs[part]
-        if pooled is not None:
+    r_sum = None
+    for i, x_i in enumerate(xs_c):
+        if pooled_c is not None:
             assert rows is not None
-            p_i = pooled[part]
+            p_i = pooled_c[i]
             _box_sum_into(x_i, p_i, rows[: p_i.shape[0]])
             p_i.mul_(inv)
-        for dst, src, weight, first in terms:
-            node = nodes[dst]
-            assert node is not None
+        for node_c, term_c, weight, first in terms:
             if first:
-                torch.mul(src[part], weight, out=node[part])
+                torch.mul(term_c[i], weight, out=node_c[i])
             else:
-                node[part].addcmul_(src[part], weight)
-        if r is not None:
-            r_i = torch.clamp_min(x_i, 0, out=r[part])
+                node_c[i].addcmul_(term_c[i], weight)
+        if r_c is not None:
+            r_i = torch.clamp_min(x_i, 0, out=r_c[i])
             if relu_sum:
                 r_sum = r_i.sum(0) if r_sum is None else r_sum.add_(r_i.sum(0))
     return pooled, r, r_sum
@@ -354,8 +358,7 @@ def _conv_group_forward(
 ) -> _GroupSave:
     k = len(group.slots)
     weight = _rows(t.conv(kernel), group).reshape(k * c, c, kernel, kernel)
-    edge_w = w[:, op].index_select(0, group.edge_index(w.device)) if k > 1 else w[group.edges[0], op].view(1)
-    scale = edge_w.repeat_interleave(c)  # [kC]
+    scale = w.reshape(-1).index_select(0, _channel_op_index(group.edges, op, w.shape[1], c, w.device))  # [kC]
     gamma, beta = t.affine(kernel)
     shift = None
     if gamma is not None:
@@ -372,7 +375,7 @@ def _conv_group_forward(
         mean = (weight.view(k * c, -1).double() @ tap_sums_3x3(r_sum).view(-1)).div_(n).to(r.dtype)
         z = conv(r, weight, kernel, -mean)  # centred: conv(r) - its batch mean
         var = channel_sums_of_squares(z) / n
-        invstd = (var + BN_EPS).sqrt().reciprocal()
+        invstd = torch.rsqrt(var + BN_EPS)
         a = scale * invstd
         b = shift  # BN's output is z_centred * a + shift
         if t.update_running:
@@ -393,7 +396,7 @@ def _conv_group_forward(
     # running statistics: BN is a per-channel affine map, folded into the conv
     assert running_mean is not None and running_var is not None
     mean = _rows(running_mean, group).reshape(-1)
-    invstd = (_rows(running_var, group).reshape(-1) + BN_EPS).sqrt().reciprocal()
+    invstd = torch.rsqrt(_rows(running_var, group).reshape(-1) + BN_EPS)
     a = scale * invstd
     b = -mean * a if shift is None else shift - mean * a
     y = conv(r, weight * a.view(-1, 1, 1, 1), kernel, b)
@@ -431,13 +434,14 @@ def _conv1x1_batch_stats_forward(
     gram = torch.bmm(rc, rc.transpose(1, 2)).sum(0)  # [C, C]
     mean = w2 @ mean_r
     var = ((w2.double() @ gram.double()) * w2.double()).sum(1).div_(n).to(r.dtype)
-    invstd = (var + BN_EPS).sqrt().reciprocal()
+    invstd = torch.rsqrt(var + BN_EPS)
     a = scale * invstd
     if t.update_running:
         assert t.mean1 is not None and t.var1 is not None
         _update_running(t.mean1, t.var1, group, mean, var * (n / max(n - 1, 1)), t.momentum, c)
+    wa_all = w2 * a.view(-1, 1)  # [kC, C]: the BN scale folded into each edge's 1x1 weights
     for j, dst in enumerate(group.dsts):
-        wa = (w2[j * c : (j + 1) * c] * a[j * c : (j + 1) * c].view(c, 1)).expand(b, c, c)
+        wa = wa_all[j * c : (j + 1) * c].expand(b, c, c)
         acc = nodes[dst]
         if acc is None or not acc.is_contiguous():
             term = torch.bmm(wa, rc).view(b, c, h, w)
@@ -450,18 +454,32 @@ def _conv1x1_batch_stats_forward(
     return _GroupSave(group, 1, None, invstd, a, weight, rc4, gram)
 
 
+_CHANNEL_OP_INDEX: dict[tuple, Tensor] = {}
+
+
+def _channel_op_index(edges: tuple[int, ...], op: int, num_ops: int, c: int, device: torch.device) -> Tensor:
+    """[len(edges) * c] flat indices into op weights [E, O] of (e, op) for each edge, repeated per channel: the
+    per-channel op weights of a conv group in one index_select."""
+    key = (edges, op, num_ops, c, device)
+    index = _CHANNEL_OP_INDEX.get(key)
+    if index is None:
+        flat = torch.tensor([e * num_ops + op for e in edges], dtype=torch.long)
+        index = _CHANNEL_OP_INDEX[key] = flat.repeat_interleave(c).to(device)
+    return index
+
+
 def _update_running(
     running_mean: Tensor, running_var: Tensor, group, mean: Tensor, var_unbiased: Tensor, momentum: float, c: int  # noqa: ANN001
 ) -> None:
     k = len(group.slots)
     if group.contiguous:
         s = group.slots[0]
-        running_mean[s : s + k].mul_(1 - momentum).add_(mean.view(k, c), alpha=momentum)
-        running_var[s : s + k].mul_(1 - momentum).add_(var_unbiased.view(k, c), alpha=momentum)
+        running_mean[s : s + k].lerp_(mean.view(k, c), momentum)
+        running_var[s : s + k].lerp_(var_unbiased.view(k, c), momentum)
     else:
         idx = group.index(running_mean.device)
-        new_mean = running_mean.index_select(0, idx).mul_(1 - momentum).add_(mean.view(k, c), alpha=momentum)
-        new_var = running_var.index_select(0, idx).mul_(1 - momentum).add_(var_unbiased.view(k, c), alpha=momentum)
+        new_mean = running_mean.index_select(0, idx).lerp_(mean.view(k, c), momentum)
+        new_var = running_var.index_select(0, idx).lerp_(var_unbiased.view(k, c), momentum)
         running_mean.index_copy_(0, idx, new_mean)
         running_var.index_copy_(0, idx, new_var)
 
@@ -558,8 +576,9 @@ def _relu_backward(g_r: Tensor, shift: Tensor | None, r: Tensor, gx: Tensor | No
     blocked over images so that g_r, r and gx are each read once."""
     step = images_per_chunk(g_r)
     shift4 = None if shift is None else shift.view(1, -1, 1, 1)
-    gx_chunks = g_r.split(step) if gx is None else gx.split(step)
-    for g_i, r_i, gx_i in zip(g_r.split(step), r.split(step), gx_chunks, strict=True):
+    g_chunks = chunks(g_r, step)
+    gx_chunks = g_chunks if gx is None else chunks(gx, step)
+    for g_i, r_i, gx_i in zip(g_chunks, chunks(r, step), gx_chunks, strict=True):
         if shift4 is not None:
             g_i.add_(shift4)
         torch.ops.aten.threshold_backward.grad_input(g_i, r_i, 0, grad_input=g_i)
@@ -608,7 +627,10 @@ def _elementwise_backward(
         return None
     xs, pooled = sv.xs, sv.pooled
     step = images_per_chunk(xs)
-    split = lambda t: t.split(step)  # noqa: E731 - views of every chunk in one call
+
+    def split(t: Tensor) -> tuple[Tensor, ...]:
+        return chunks(t, step)
+
     skip_c = [(w[e, _SKIP], split(g)) for e, g in skip]
     pool_c = [(w[e, _POOL], split(g)) for e, g in pool]
     xs_c = split(xs)
@@ -680,33 +702,28 @@ def _conv_group_backward(
     z = gs.z
     assert z is not None and r is not None
     n = z.numel() // z.shape[1]
-    op = _CONV1 if kernel == 1 else _CONV3
+    active = [j for j, dst in enumerate(group.dsts) if grads[dst] is not None]
     need_dz = need_input or g_conv is not None
     dz = z if need_dz else None  # written over z chunk by chunk: each chunk of z is dead once read
-    any_grad = False
-    for j, (e, dst) in enumerate(zip(group.edges, group.dsts, strict=True)):
-        g = grads[dst]
-        sl = slice(j * c, (j + 1) * c)
-        if g is None:
-            if dz is not None:
-                dz[:, sl].zero_()
-            continue
-        any_grad = True
-        zc = z[:, sl]
-        sum_g = sums_g.get(dst)
-        if sum_g is None:
-            sum_g = sums_g[dst] = _channel_sums(g)
-        a = gs.a[sl]
-        c1, c0 = _bn_param_grads(
-            channel_dots(g, zc), sum_g, gs.invstd[sl], a, n, e, op, group.slots[j], w, t, kernel, gw, g_gamma,
-            g_beta,
-        )
-        if dz is not None:  # dz[:, sl] is zc: dz = a * g + c1 * zc + c0, blocked over images
-            c0, c1, a4 = c0.view(1, c, 1, 1), c1.view(1, c, 1, 1), a.view(1, c, 1, 1)
-            step = images_per_chunk(g)
-            for z_i, g_i in zip(zc.split(step), g.split(step), strict=True):
-                torch.addcmul(c0, z_i, c1, out=z_i)
+    if not active:
+        return into, None
+    g_c = [grads[group.dsts[j]] for j in active]
+    z_c = [z[:, j * c : (j + 1) * c] for j in active]
+    sum_gz = torch.stack([channel_dots(g, zc) for g, zc in zip(g_c, z_c, strict=True)])  # type: ignore[arg-type]
+    c1, c0 = _bn_group_grads(gs, active, sum_gz, _sums_of_grads(group, active, grads, sums_g), n, w, t, gw,
+                             g_gamma, g_beta, c)
+    if dz is not None:  # dz[:, j] is z_c[j]: dz = a * g + c1 * zc + c0, blocked over images
+        for i, (j, g, zc) in enumerate(zip(active, g_c, z_c, strict=True)):
+            a4 = gs.a[j * c : (j + 1) * c].view(1, c, 1, 1)
+            c0_4, c1_4 = c0[i].view(1, c, 1, 1), c1[i].view(1, c, 1, 1)
+            step = images_per_chunk(g)  # type: ignore[arg-type]
+            for z_i, g_i in zip(chunks(zc, step), chunks(g, step), strict=True):  # type: ignore[arg-type]
+                torch.addcmul(c0_4, z_i, c1_4, out=z_i)
                 z_i.addcmul_(g_i, a4)
+        for j in range(len(group.dsts)):
+            if j not in active:
+                dz[:, j * c : (j + 1) * c].zero_()
+    any_grad = True
     if dz is None or not any_grad:
         return into, None
     k = len(group.slots)
@@ -725,38 +742,62 @@ def _conv_group_backward(
     return (g_in if into is None else into.add_(g_in)), None
 
 
-def _bn_param_grads(
+def _sums_of_grads(group, active: list[int], grads: list[Tensor | None], sums_g: dict[int, Tensor]) -> Tensor:  # noqa: ANN001
+    """[len(active), C]: per-channel sums of the gradients of the active edges' destinations (cached per
+    destination: every conv group entering a node shares them)."""
+    rows = []
+    for j in active:
+        dst = group.dsts[j]
+        sum_g = sums_g.get(dst)
+        if sum_g is None:
+            g = grads[dst]
+            assert g is not None
+            sum_g = sums_g[dst] = _channel_sums(g)
+        rows.append(sum_g)
+    return torch.stack(rows)
+
+
+def _bn_group_grads(
+    gs: _GroupSave,
+    active: list[int],
     sum_gz: Tensor,
     sum_g: Tensor,
-    invstd: Tensor,
-    a: Tensor,
     n: int,
-    e: int,
-    op: int,
-    slot: int,
     w: Tensor,
     t: CellTensors,
-    kernel: int,
     gw: OpWeightGrads | None,
     g_gamma: Tensor | None,
     g_beta: Tensor | None,
+    c: int,
 ) -> tuple[Tensor, Tensor]:
-    """From one (edge, conv) chunk's per-channel sums (sum g * z_centred, sum g): its op-weight and BN-affine
-    gradients (written into gw / g_gamma / g_beta) and (c1, c0) of dz = a * g + c1 * z_centred + c0, i.e.
-    dz = a * (g - sum_g / n - xhat * g_xhat / n) with xhat = z_centred * invstd."""
+    """BN backward of a conv group's active edges, all at once, from their per-channel sums [len(active), C]
+    (sum g * z_centred, sum g): the op-weight and BN-affine gradients (into gw / g_gamma / g_beta) and (c1, c0)
+    of dz = a * g + c1 * z_centred + c0, i.e. dz = a * (g - sum_g / n - xhat * g_xhat / n) with
+    xhat = z_centred * invstd."""
+    group, kernel = gs.group, gs.kernel
+    op = _CONV1 if kernel == 1 else _CONV3
+    k = len(group.slots)
+    invstd, a = gs.invstd.view(k, c), gs.a.view(k, c)
+    if len(active) < k:
+        invstd, a = invstd[active], a[active]
     g_xhat = invstd * sum_gz  # d loss / d scale, per channel
     gamma, beta = t.affine(kernel)
+    slots = [group.slots[j] for j in active]
+    edges = [group.edges[j] for j in active]
     if gw is not None:
         if gamma is not None:
             assert beta is not None
-            gw.set(e, op, torch.dot(g_xhat, gamma[slot]) + torch.dot(sum_g, beta[slot]))
+            values = (g_xhat * gamma[slots]).sum(1) + (sum_g * beta[slots]).sum(1)
         else:
-            gw.set(e, op, g_xhat.sum())
+            values = g_xhat.sum(1)
+        gw.set_many([(e, op) for e in edges], values)
     if g_gamma is not None:
         assert g_beta is not None
-        g_gamma[slot] += g_xhat * w[e, op]
-        g_beta[slot] += sum_g * w[e, op]
-    return -(a * invstd * g_xhat / n), -(a * sum_g / n)
+        edge_w = w[edges, op].view(-1, 1)
+        slot_index = torch.tensor(slots, dtype=torch.long, device=g_gamma.device)
+        g_gamma.index_add_(0, slot_index, g_xhat * edge_w)
+        g_beta.index_add_(0, slot_index, sum_g * edge_w)
+    return (a * invstd * g_xhat).mul_(-1.0 / n), (a * sum_g).mul_(-1.0 / n)
 
 
 def _conv1x1_batch_stats_backward(
@@ -786,49 +827,45 @@ def _conv1x1_batch_stats_backward(
     hw = h * w_
     n = b * hw
     rc, gram = gs.rc.view(b, c, hw), gs.gram
-    w2 = gs.weight.view(-1, c)
     k = len(group.slots)
-    g_w2 = torch.zeros_like(w2) if g_conv is not None else None
-    m = torch.zeros(c, c, dtype=rc.dtype, device=rc.device) if need_input else None
-    bias = torch.zeros(c, dtype=rc.dtype, device=rc.device) if need_input else None
-    g_terms: list[tuple[Tensor, Tensor]] = []
-    for j, (e, dst) in enumerate(zip(group.edges, group.dsts, strict=True)):
-        g = grads[dst]
-        if g is None:
-            continue
-        sl = slice(j * c, (j + 1) * c)
-        wj, a = w2[sl], gs.a[sl]
-        g3 = g.reshape(b, c, hw)
-        p = torch.bmm(g3, rc.transpose(1, 2)).sum(0)  # [C_out, C_in]
-        sum_g = sums_g.get(dst)
-        if sum_g is None:
-            sum_g = sums_g[dst] = _channel_sums(g)
-        c1, c0 = _bn_param_grads(
-            (wj * p).sum(1), sum_g, gs.invstd[sl], a, n, e, _CONV1, group.slots[j], w, t, 1, gw, g_gamma, g_beta
-        )
-        if g_w2 is not None:
-            g_w2[sl] = a.view(c, 1) * p + c1.view(c, 1) * (wj @ gram)
-        if m is not None and bias is not None:
-            m += wj.t() @ (c1.view(c, 1) * wj)
-            bias += wj.t() @ c0
-            g_terms.append(((a.view(c, 1) * wj).t(), g3))
+    active = [j for j, dst in enumerate(group.dsts) if grads[dst] is not None]
+    if not active:
+        return into, None
+    w3 = gs.weight.view(k, c, c)
+    a = gs.a.view(k, c)
+    if len(active) < k:
+        w3, a = w3[active], a[active]
+    g3s = [grads[group.dsts[j]].reshape(b, c, hw) for j in active]  # type: ignore[union-attr]
+    rc_t = rc.transpose(1, 2)
+    p = torch.stack([torch.bmm(g3, rc_t).sum(0) for g3 in g3s])  # [k', C_out, C_in]
+    c1, c0 = _bn_group_grads(
+        gs, active, (w3 * p).sum(2), _sums_of_grads(group, active, grads, sums_g), n, w, t, gw, g_gamma, g_beta, c
+    )
     if g_conv is not None:
-        assert g_w2 is not None
-        g_weight = g_w2.view(k, c, c, 1, 1)
+        g_w3 = a.unsqueeze(2) * p + c1.unsqueeze(2) * (w3 @ gram)
+        if len(active) < k:
+            g_w3 = torch.zeros(k, c, c, dtype=p.dtype, device=p.device).index_copy_(
+                0, torch.tensor(active, device=p.device), g_w3
+            )
+        g_weight = g_w3.view(k, c, c, 1, 1)
         if group.contiguous:
             s = group.slots[0]
             g_conv[s : s + k] += g_weight
         else:
             g_conv.index_add_(0, group.index(g_conv.device), g_weight)
-    if m is None or bias is None or not g_terms:
+    if not need_input:
         return into, None
+    w3_t = w3.transpose(1, 2)
+    m = (w3_t @ (c1.unsqueeze(2) * w3)).sum(0)  # sum_j W_j^T c1_j W_j  [C, C]
+    bias = (w3_t @ c0.unsqueeze(2)).sum(0).view(c)  # sum_j W_j^T c0_j
+    wa_t = (a.unsqueeze(2) * w3).transpose(1, 2)  # (a_j W_j)^T
     if into is None or not into.is_contiguous():
         dr = torch.baddbmm(bias.view(1, c, 1), m.expand(b, c, c), rc)
         shift = None
     else:
         dr = into.view(b, c, hw).baddbmm_(m.expand(b, c, c), rc)
         shift = bias
-    for wt, g3 in g_terms:
+    for wt, g3 in zip(wa_t, g3s, strict=True):
         dr.baddbmm_(wt.expand(b, c, c), g3)
     dr4 = dr.view(b, c, h, w_)
     if into is not None and dr4.data_ptr() != into.data_ptr():
