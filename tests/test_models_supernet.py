@@ -225,6 +225,14 @@ def test_blocked_passes_match_whole_tensor_passes(monkeypatch):
         torch.testing.assert_close(a, b)
 
 
+@pytest.mark.parametrize("shape", [(2, 3, 1, 1), (2, 3, 1, 4), (2, 3, 4, 1), (3, 2, 5, 7), (1, 2, 32, 32)])
+def test_engine_box_sum_matches_torch(shape):
+    x = torch.randn(*shape, dtype=torch.float64)
+    out, rows = torch.empty_like(x), torch.empty_like(x)
+    ce._box_sum_into(x, out, rows)
+    torch.testing.assert_close(out, F.avg_pool2d(x, 3, 1, 1, count_include_pad=True, divisor_override=1))
+
+
 def test_avg_pool_matches_torch():
     x = torch.randn(2, 3, 7, 5, dtype=torch.float64)
     torch.testing.assert_close(sn.avg_pool_3x3(x), F.avg_pool2d(x, 3, 1, 1, count_include_pad=False))
