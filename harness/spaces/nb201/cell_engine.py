@@ -736,7 +736,7 @@ def _conv_group_backward(
             c0_4, c1_4 = c0[i].view(1, c, 1, 1), c1[i].view(1, c, 1, 1)
             step = images_per_chunk(g)  # type: ignore[arg-type]
             for z_i, g_i in zip(chunks(zc, step), chunks(g, step), strict=True):  # type: ignore[arg-type]
-                torch.addcmul(c0_4, z_i, c1_4, out=z_i)
+                z_i.mul_(c1_4).add_(c0_4)  # (torch.addcmul(..., out=z_i) ran 2-4x slower on these strided views)
                 z_i.addcmul_(g_i, a4)
         for j in range(len(group.dsts)):
             if j not in active:
