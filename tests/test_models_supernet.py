@@ -233,6 +233,19 @@ def test_engine_box_sum_matches_torch(shape):
     torch.testing.assert_close(out, F.avg_pool2d(x, 3, 1, 1, count_include_pad=True, divisor_override=1))
 
 
+def test_fused_engine_accepts_channels_last_activations():
+    torch.manual_seed(0)
+    net = NB201Supernet(num_classes=5, C=C, N=1).double()
+    x = torch.randn(4, 3, HW, HW, dtype=torch.float64)
+    w = torch.softmax(torch.randn(6, 5, dtype=torch.float64), -1)
+    ref = net(x, w)
+    seen = []
+    net.layers[0].register_forward_pre_hook(lambda mod, args: seen.append(args[0].is_contiguous()))
+    out = net(x.contiguous(memory_format=torch.channels_last), w)  # the stem passes the layout on
+    assert seen == [False]  # the first cell got channels-last activations
+    torch.testing.assert_close(out, ref)
+
+
 def test_avg_pool_matches_torch():
     x = torch.randn(2, 3, 7, 5, dtype=torch.float64)
     torch.testing.assert_close(sn.avg_pool_3x3(x), F.avg_pool2d(x, 3, 1, 1, count_include_pad=False))

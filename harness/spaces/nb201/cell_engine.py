@@ -5,23 +5,28 @@ traffic than on its convolutions (issue 14: convolutions ran at about 60 % of th
 step was BatchNorm passes, out-of-place node sums, zero-filled slice gradients and the cat behind `split`). This
 module computes the same function with fewer passes over the activations:
 
-- BN is applied where its output is consumed. With batch statistics, the conv output z is centred in place
-  once (two-pass mean and variance) and one (edge, conv) contributes `z_centred * a + shift` with per-channel
-  `a = scale * invstd`; each conv-output chunk is added to its destination node in one `addcmul_` (the
-  per-channel shifts of an affine BN, once per node when it is complete). No BN output tensor is ever written.
-  With running statistics (eval), `a` and `b` are constants and are folded into the conv weights and a conv
-  bias instead.
+- BN is applied where its output is consumed. With batch statistics, a 3x3 conv returns centred values z: its
+  batch mean comes from the input's tap sums (`tap_sums_3x3`, from r.sum(0)) and is passed as the conv's bias,
+  and the variance is one read of z (row norms, `channel_sums_of_squares`). One (edge, conv) contributes
+  `z_centred * a + shift` with per-channel `a = scale * invstd`; each conv-output chunk is added to its
+  destination node in one `addcmul_` (the per-channel shifts of an affine BN, once per node when it is complete).
+  No BN output tensor is ever written. With running statistics (eval), `a` and `b` are constants and are folded
+  into the conv weights and a conv bias instead.
 - 1x1 convolutions are batched matrix products (MKL GEMM; oneDNN's NCHW 1x1 kernels were 2-12x slower here).
   With batch statistics their output is never written: convolving the centred input gives centred outputs,
   their variance comes from the input's C x C Gram matrix, each edge's BN output is accumulated into its node
   by an in-place GEMM, and the backward needs C x C GEMMs only (`_conv1x1_batch_stats_forward`).
 - Node sums are accumulated in place into tensors this module allocated (never into the cell input).
+- The elementwise passes (skip and pool edges, ReLU, the BN and ReLU backward) are blocked over images,
+  `CHUNK_BYTES` per thread: a chunk is read from memory once and every pass over it runs in L2. The pool's row
+  pass is one GEMM with a 0/1 band matrix (`_box_sum_into`).
 - The backward runs the sources in reverse order (node j's gradient is complete once every edge leaving it has
-  been processed), writes each conv group's input gradient into one buffer (no cat), computes BN's backward as
-  `dz = a * g + c1 * z_centred + c0` from two per-channel sums per chunk (sum g is shared by all chunks entering
-  the same node; working on centred values avoids the cancellation of sum g z - mean sum g), pools the
-  gradient of all pool edges of a source in one adjoint pass (the zero-padded 3x3 box sum is self-adjoint),
-  and reduces op-weight gradients with dot products instead of mul + sum.
+  been processed), computes BN's backward as `dz = a * g + c1 * z_centred + c0` from two per-channel sums per
+  chunk (sum g is shared by all chunks entering the same node; working on centred values avoids the
+  cancellation of sum g z - mean sum g) and writes it over z (dead by then), adds the 1x1 input gradient into
+  the 3x3's with in-place GEMMs, pools the gradient of all pool edges of a source in one adjoint pass (the
+  zero-padded 3x3 box sum is self-adjoint), and reduces op-weight gradients with dot products, written into the
+  [E, O] gradient with one `index_put_` (`OpWeightGrads`).
 - Conv weight gradients are computed only when the autograd engine will use them: an architecture step
   (`torch.autograd.grad(loss, [alpha])`) needs the input and op-weight gradients only (checked with the engine's
   own `_will_engine_execute_node` on a view of each weight; without that private API every gradient is
@@ -29,9 +34,11 @@ module computes the same function with fewer passes over the activations:
 
 The result equals the autograd formulation up to float rounding (summation order of node sums and BN
 statistics): tests/test_models_supernet.py checks it in fp64 against a per-edge reference cell and in fp32
-against the autograd engine at 1e-5 (one C=8 N=1 step at batch 64 in fp32: every gradient within 2.5e-6 of
-the autograd engine's, relative to its largest entry; both engines are about 1e-3 from an fp64 computation, an
-error they share: fp32 rounding of the whole network, not of the cells' arithmetic).
+against the autograd engine at 1e-5 (C=4, N=1, batch 8). Larger fp32 steps at initialisation are
+ill-conditioned, so two correct fp32 computations can differ far more: for one C=8 N=1 step at batch 64
+(32x32), the gradients of this engine and of the autograd engine were 6e-6 and 6.5e-3 from an fp64 computation
+(relative to each gradient's largest entry); with the input scaled by 1 + 1e-4 noise, 1e-5 and 1e-5, or 1e-2
+and 9e-4. Neither engine is systematically closer to fp64.
 
 Used on CPU in fp32 (and fp64, which the tests use) without autocast; other devices and autocast keep the
 autograd formulation (`FusedCell.forward` chooses).

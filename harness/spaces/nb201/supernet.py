@@ -275,6 +275,8 @@ class FusedCell(nn.Module):
     def forward(self, x: Tensor, w: Tensor, plans: tuple[_SourcePlan, ...]) -> Tensor:
         if ENGINE.name == "autograd" or not _engine_applies(x, w):
             return self.forward_autograd(x, w, plans)
+        x = x.contiguous()  # the engine's views and GEMMs assume NCHW-contiguous activations (a no-op unless
+        # the caller made them channels-last)
         batch_stats = self.training or not self.track_running_stats
         t = self._engine_tensors(batch_stats)
         if torch.is_grad_enabled() and (x.requires_grad or w.requires_grad or self._params_need_grad()):
