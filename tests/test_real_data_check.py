@@ -1,7 +1,7 @@
 """A real-data regression check in the default suite: the demo's SPOS search on the embedded real CIFAR-10 subset
 (2,000 + 1,000 images, C=8 N=1, 30 epochs), checked with `nas-harness check` against the committed baseline
 reports/baselines/demo-cpu-spos.json. The synthetic smoke baselines only see numbers move; this one fails when
-learning on real images breaks (a supernet learning rate of 0 drops its Kendall tau from ~0.26 to about 0).
+learning on real images breaks (a supernet learning rate of 0 drops its Kendall tau from ~0.2 to about 0).
 
 One torch thread, as the baseline was made (CPU kernels round differently with other thread counts)."""
 
