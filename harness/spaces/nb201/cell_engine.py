@@ -591,9 +591,8 @@ class FusedCellFunction(torch.autograd.Function):
             grads[src] = gx
         ctx.saves = None
         gx0 = grads[0] if need_x else None
-        return (
-            gx0, None if gw is None else gw.tensor(), g_conv[1], g_conv[3], g_gamma[1], g_beta[1], g_gamma[3], g_beta[3], None, None, None,
-        )
+        g_w = None if gw is None else gw.tensor()
+        return gx0, g_w, g_conv[1], g_conv[3], g_gamma[1], g_beta[1], g_gamma[3], g_beta[3], None, None, None
 
 
 def _relu_backward(g_r: Tensor, shift: Tensor | None, r: Tensor, gx: Tensor | None) -> Tensor:
@@ -727,30 +726,26 @@ def _conv_group_backward(
     z = gs.z
     assert z is not None and r is not None
     n = z.numel() // z.shape[1]
-    active = [j for j, dst in enumerate(group.dsts) if grads[dst] is not None]
-    need_dz = need_input or g_conv is not None
-    dz = z if need_dz else None  # written over z chunk by chunk: each chunk of z is dead once read
+    active, g_c = _active_grads(group, grads)
     if not active:
         return into, None
-    g_c = [grads[group.dsts[j]] for j in active]
     z_c = [z[:, j * c : (j + 1) * c] for j in active]
-    sum_gz = torch.stack([channel_dots(g, zc) for g, zc in zip(g_c, z_c, strict=True)])  # type: ignore[arg-type]
-    c1, c0 = _bn_group_grads(gs, active, sum_gz, _sums_of_grads(group, active, grads, sums_g), n, w, t, gw,
-                             g_gamma, g_beta, c)
-    if dz is not None:  # dz[:, j] is z_c[j]: dz = a * g + c1 * zc + c0, blocked over images
-        for i, (j, g, zc) in enumerate(zip(active, g_c, z_c, strict=True)):
-            a4 = gs.a[j * c : (j + 1) * c].view(1, c, 1, 1)
-            c0_4, c1_4 = c0[i].view(1, c, 1, 1), c1[i].view(1, c, 1, 1)
-            step = images_per_chunk(g)  # type: ignore[arg-type]
-            for z_i, g_i in zip(chunks(zc, step), chunks(g, step), strict=True):  # type: ignore[arg-type]
-                z_i.mul_(c1_4).add_(c0_4)  # (torch.addcmul(..., out=z_i) ran 2-4x slower on these strided views)
-                z_i.addcmul_(g_i, a4)
-        for j in range(len(group.dsts)):
-            if j not in active:
-                dz[:, j * c : (j + 1) * c].zero_()
-    any_grad = True
-    if dz is None or not any_grad:
+    sum_gz = torch.stack([channel_dots(g, zc) for g, zc in zip(g_c, z_c, strict=True)])
+    sum_g = _sums_of_grads(group, active, grads, sums_g)
+    c1, c0 = _bn_group_grads(gs, active, sum_gz, sum_g, n, w, t, gw, g_gamma, g_beta, c)
+    if not need_input and g_conv is None:
         return into, None
+    dz = z  # written over z chunk by chunk (dz = a * g + c1 * zc + c0, blocked over images): z is dead once read
+    step = images_per_chunk(z)
+    for i, (j, g, zc) in enumerate(zip(active, g_c, z_c, strict=True)):
+        a4 = gs.a[j * c : (j + 1) * c].view(1, c, 1, 1)
+        c0_4, c1_4 = c0[i].view(1, c, 1, 1), c1[i].view(1, c, 1, 1)
+        for z_i, g_i in zip(chunks(zc, step), chunks(g, step), strict=True):
+            z_i.mul_(c1_4).add_(c0_4)  # (torch.addcmul(..., out=z_i) ran 2-4x slower on these strided views)
+            z_i.addcmul_(g_i, a4)
+    for j in range(len(group.dsts)):
+        if j not in active:
+            dz[:, j * c : (j + 1) * c].zero_()
     k = len(group.slots)
     g_in, g_weight = conv_backward(dz, r, gs.weight, kernel, need_input, g_conv is not None)
     if g_conv is not None:
@@ -765,6 +760,17 @@ def _conv_group_backward(
         return into, None
     assert g_in is not None
     return (g_in if into is None else into.add_(g_in)), None
+
+
+def _active_grads(group, grads: list[Tensor | None]) -> tuple[list[int], list[Tensor]]:  # noqa: ANN001
+    """The positions in `group` of the edges whose destination has a gradient, and those gradients."""
+    active, g_c = [], []
+    for j, dst in enumerate(group.dsts):
+        g = grads[dst]
+        if g is not None:
+            active.append(j)
+            g_c.append(g)
+    return active, g_c
 
 
 def _sums_of_grads(group, active: list[int], grads: list[Tensor | None], sums_g: dict[int, Tensor]) -> Tensor:  # noqa: ANN001
@@ -853,14 +859,14 @@ def _conv1x1_batch_stats_backward(
     n = b * hw
     rc, gram = gs.rc.view(b, c, hw), gs.gram
     k = len(group.slots)
-    active = [j for j, dst in enumerate(group.dsts) if grads[dst] is not None]
+    active, g_c = _active_grads(group, grads)
     if not active:
         return into, None
     w3 = gs.weight.view(k, c, c)
     a = gs.a.view(k, c)
     if len(active) < k:
         w3, a = w3[active], a[active]
-    g3s = [grads[group.dsts[j]].reshape(b, c, hw) for j in active]  # type: ignore[union-attr]
+    g3s = [g.reshape(b, c, hw) for g in g_c]
     rc_t = rc.transpose(1, 2)
     p = torch.stack([torch.bmm(g3, rc_t).sum(0) for g3 in g3s])  # [k', C_out, C_in]
     c1, c0 = _bn_group_grads(
