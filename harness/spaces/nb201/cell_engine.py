@@ -99,6 +99,15 @@ def _rows(t: Tensor, group) -> Tensor:  # noqa: ANN001 - a supernet._ConvGroup
     return t.index_select(0, group.index(t.device))
 
 
+def _add_rows(t: Tensor, group, value: Tensor) -> None:  # noqa: ANN001 - a supernet._ConvGroup
+    """t[group's slots] += value, in place (the inverse direction of `_rows`)."""
+    if group.contiguous:
+        a = group.slots[0]
+        t[a : a + len(group.slots)] += value
+    else:
+        t.index_add_(0, group.index(t.device), value)
+
+
 CHUNK_BYTES = 512 * 1024
 """Bytes of one batch chunk in the blocked elementwise passes: a chunk, its temporaries and its result fit in
 a core's L2 cache (2 MB on the CPU of issue 14), so the passes after the first read the chunk from L2 instead of
@@ -258,6 +267,15 @@ class _SourceSave:
     groups: list[_GroupSave]
 
 
+@dataclass(frozen=True)
+class _KernelGrads:
+    """Where one conv kind's parameter gradients accumulate in a cell backward (None: not wanted)."""
+
+    conv: Tensor | None
+    gamma: Tensor | None
+    beta: Tensor | None
+
+
 _INV_COUNT_CACHE: dict[tuple, Tensor] = {}
 
 
@@ -383,7 +401,7 @@ def _conv_group_forward(
 ) -> _GroupSave:
     k = len(group.slots)
     weight = _rows(t.conv(kernel), group).reshape(k * c, c, kernel, kernel)
-    scale = w.reshape(-1).index_select(0, _channel_op_index(group.edges, op, w.shape[1], c, w.device))  # [kC]
+    scale = w.reshape(-1).index_select(0, group.channel_weight_index(op, w.shape[1], c, w.device))  # [kC]
     gamma, beta = t.affine(kernel)
     shift = None
     if gamma is not None:
@@ -479,20 +497,6 @@ def _conv1x1_batch_stats_forward(
     return _GroupSave(group, 1, None, invstd, a, weight, rc4, gram)
 
 
-_CHANNEL_OP_INDEX: dict[tuple, Tensor] = {}
-
-
-def _channel_op_index(edges: tuple[int, ...], op: int, num_ops: int, c: int, device: torch.device) -> Tensor:
-    """[len(edges) * c] flat indices into op weights [E, O] of (e, op) for each edge, repeated per channel: the
-    per-channel op weights of a conv group in one index_select."""
-    key = (edges, op, num_ops, c, device)
-    index = _CHANNEL_OP_INDEX.get(key)
-    if index is None:
-        flat = torch.tensor([e * num_ops + op for e in edges], dtype=torch.long)
-        index = _CHANNEL_OP_INDEX[key] = flat.repeat_interleave(c).to(device)
-    return index
-
-
 def _update_running(
     running_mean: Tensor, running_var: Tensor, group, mean: Tensor, var_unbiased: Tensor, momentum: float, c: int  # noqa: ANN001
 ) -> None:
@@ -565,9 +569,14 @@ class FusedCellFunction(torch.autograd.Function):
         need_conv = {1: need[2] and _will_run(nexts[2][0]), 3: need[3] and _will_run(nexts[3][0])}
         need_affine = {1: need[4] or need[5], 3: need[6] or need[7]}
         gw = OpWeightGrads(w) if need_w else None
-        g_conv = {k: torch.zeros_like(t.conv(k)) if need_conv[k] else None for k in (1, 3)}
-        g_gamma = {k: torch.zeros_like(t.affine(k)[0]) if need_affine[k] else None for k in (1, 3)}
-        g_beta = {k: torch.zeros_like(t.affine(k)[1]) if need_affine[k] else None for k in (1, 3)}
+        sinks = {
+            k: _KernelGrads(
+                torch.zeros_like(t.conv(k)) if need_conv[k] else None,
+                torch.zeros_like(t.affine(k)[0]) if need_affine[k] else None,
+                torch.zeros_like(t.affine(k)[1]) if need_affine[k] else None,
+            )
+            for k in (1, 3)
+        }
         grads: list[Tensor | None] = [None, None, None, g_out.contiguous()]
         sums_g: dict[int, Tensor] = {}
         for src in (2, 1, 0):
@@ -580,8 +589,7 @@ class FusedCellFunction(torch.autograd.Function):
             g_r_shift: Tensor | None = None
             for gs in sorted(sv.groups, key=lambda gs: -gs.kernel):  # 3x3 first: the 1x1 GEMMs add into it
                 g_r, shift = _conv_group_backward(
-                    gs, grads, sums_g, sv.r, w, t, c, gw, g_conv[gs.kernel], g_gamma[gs.kernel],
-                    g_beta[gs.kernel], need_input, g_r,
+                    gs, grads, sums_g, sv.r, w, t, c, gw, sinks[gs.kernel], need_input, g_r
                 )
                 if shift is not None:
                     g_r_shift = shift if g_r_shift is None else g_r_shift + shift
@@ -592,7 +600,8 @@ class FusedCellFunction(torch.autograd.Function):
         ctx.saves = None
         gx0 = grads[0] if need_x else None
         g_w = None if gw is None else gw.tensor()
-        return gx0, g_w, g_conv[1], g_conv[3], g_gamma[1], g_beta[1], g_gamma[3], g_beta[3], None, None, None
+        s1, s3 = sinks[1], sinks[3]
+        return gx0, g_w, s1.conv, s3.conv, s1.gamma, s1.beta, s3.gamma, s3.beta, None, None, None
 
 
 def _relu_backward(g_r: Tensor, shift: Tensor | None, r: Tensor, gx: Tensor | None) -> Tensor:
@@ -710,9 +719,7 @@ def _conv_group_backward(
     t: CellTensors,
     c: int,
     gw: OpWeightGrads | None,
-    g_conv: Tensor | None,
-    g_gamma: Tensor | None,
-    g_beta: Tensor | None,
+    sinks: _KernelGrads,
     need_input: bool,
     into: Tensor | None,
 ) -> tuple[Tensor | None, Tensor | None]:
@@ -721,7 +728,7 @@ def _conv_group_backward(
     group, kernel = gs.group, gs.kernel
     if gs.rc is not None:
         return _conv1x1_batch_stats_backward(
-            gs, grads, sums_g, w, t, c, gw, g_conv, g_gamma, g_beta, need_input, into
+            gs, grads, sums_g, w, t, c, gw, sinks, need_input, into
         )
     z = gs.z
     assert z is not None and r is not None
@@ -732,8 +739,8 @@ def _conv_group_backward(
     z_c = [z[:, j * c : (j + 1) * c] for j in active]
     sum_gz = torch.stack([channel_dots(g, zc) for g, zc in zip(g_c, z_c, strict=True)])
     sum_g = _sums_of_grads(group, active, grads, sums_g)
-    c1, c0 = _bn_group_grads(gs, active, sum_gz, sum_g, n, w, t, gw, g_gamma, g_beta, c)
-    if not need_input and g_conv is None:
+    c1, c0 = _bn_group_grads(gs, active, sum_gz, sum_g, n, w, t, gw, sinks, c)
+    if not need_input and sinks.conv is None:
         return into, None
     dz = z  # written over z chunk by chunk (dz = a * g + c1 * zc + c0, blocked over images): z is dead once read
     step = images_per_chunk(z)
@@ -747,15 +754,10 @@ def _conv_group_backward(
         if j not in active:
             dz[:, j * c : (j + 1) * c].zero_()
     k = len(group.slots)
-    g_in, g_weight = conv_backward(dz, r, gs.weight, kernel, need_input, g_conv is not None)
-    if g_conv is not None:
+    g_in, g_weight = conv_backward(dz, r, gs.weight, kernel, need_input, sinks.conv is not None)
+    if sinks.conv is not None:
         assert g_weight is not None
-        g_weight = g_weight.view(k, c, c, kernel, kernel)
-        if group.contiguous:
-            s = group.slots[0]
-            g_conv[s : s + k] += g_weight
-        else:
-            g_conv.index_add_(0, group.index(g_conv.device), g_weight)
+        _add_rows(sinks.conv, group, g_weight.view(k, c, c, kernel, kernel))
     if not need_input:
         return into, None
     assert g_in is not None
@@ -797,12 +799,11 @@ def _bn_group_grads(
     w: Tensor,
     t: CellTensors,
     gw: OpWeightGrads | None,
-    g_gamma: Tensor | None,
-    g_beta: Tensor | None,
+    sinks: _KernelGrads,
     c: int,
 ) -> tuple[Tensor, Tensor]:
     """BN backward of a conv group's active edges, all at once, from their per-channel sums [len(active), C]
-    (sum g * z_centred, sum g): the op-weight and BN-affine gradients (into gw / g_gamma / g_beta) and (c1, c0)
+    (sum g * z_centred, sum g): the op-weight and BN-affine gradients (into gw and `sinks`) and (c1, c0)
     of dz = a * g + c1 * z_centred + c0, i.e. dz = a * (g - sum_g / n - xhat * g_xhat / n) with
     xhat = z_centred * invstd."""
     group, kernel = gs.group, gs.kernel
@@ -822,12 +823,12 @@ def _bn_group_grads(
         else:
             values = g_xhat.sum(1)
         gw.set_many([(e, op) for e in edges], values)
-    if g_gamma is not None:
-        assert g_beta is not None
+    if sinks.gamma is not None:
+        assert sinks.beta is not None
         edge_w = w[edges, op].view(-1, 1)
-        slot_index = torch.tensor(slots, dtype=torch.long, device=g_gamma.device)
-        g_gamma.index_add_(0, slot_index, g_xhat * edge_w)
-        g_beta.index_add_(0, slot_index, sum_g * edge_w)
+        slot_index = torch.tensor(slots, dtype=torch.long, device=sinks.gamma.device)
+        sinks.gamma.index_add_(0, slot_index, g_xhat * edge_w)
+        sinks.beta.index_add_(0, slot_index, sum_g * edge_w)
     return (a * invstd * g_xhat).mul_(-1.0 / n), (a * sum_g).mul_(-1.0 / n)
 
 
@@ -839,9 +840,7 @@ def _conv1x1_batch_stats_backward(
     t: CellTensors,
     c: int,
     gw: OpWeightGrads | None,
-    g_conv: Tensor | None,
-    g_gamma: Tensor | None,
-    g_beta: Tensor | None,
+    sinks: _KernelGrads,
     need_input: bool,
     into: Tensor | None,
 ) -> tuple[Tensor | None, Tensor | None]:
@@ -870,20 +869,15 @@ def _conv1x1_batch_stats_backward(
     rc_t = rc.transpose(1, 2)
     p = torch.stack([torch.bmm(g3, rc_t).sum(0) for g3 in g3s])  # [k', C_out, C_in]
     c1, c0 = _bn_group_grads(
-        gs, active, (w3 * p).sum(2), _sums_of_grads(group, active, grads, sums_g), n, w, t, gw, g_gamma, g_beta, c
+        gs, active, (w3 * p).sum(2), _sums_of_grads(group, active, grads, sums_g), n, w, t, gw, sinks, c
     )
-    if g_conv is not None:
+    if sinks.conv is not None:
         g_w3 = a.unsqueeze(2) * p + c1.unsqueeze(2) * (w3 @ gram)
         if len(active) < k:
             g_w3 = torch.zeros(k, c, c, dtype=p.dtype, device=p.device).index_copy_(
                 0, torch.tensor(active, device=p.device), g_w3
             )
-        g_weight = g_w3.view(k, c, c, 1, 1)
-        if group.contiguous:
-            s = group.slots[0]
-            g_conv[s : s + k] += g_weight
-        else:
-            g_conv.index_add_(0, group.index(g_conv.device), g_weight)
+        _add_rows(sinks.conv, group, g_w3.view(k, c, c, 1, 1))
     if not need_input:
         return into, None
     w3_t = w3.transpose(1, 2)

@@ -68,6 +68,7 @@ class _ConvGroup:
     slots: tuple[int, ...]
     contiguous: bool
     _index: dict[torch.device, tuple[Tensor, Tensor]] = field(default_factory=dict)
+    _channel_index: dict[tuple, Tensor] = field(default_factory=dict)
 
     def index(self, device: torch.device) -> Tensor:
         """Slot indices on `device` (cached: no host-to-device copy per step)."""
@@ -75,6 +76,15 @@ class _ConvGroup:
 
     def edge_index(self, device: torch.device) -> Tensor:
         return self._indices(device)[1]
+
+    def channel_weight_index(self, op: int, num_ops: int, c: int, device: torch.device) -> Tensor:
+        """[len(edges) * c] flat indices into op weights [E, num_ops] of (edge, op), each repeated per channel:
+        the group's per-channel op weights in one index_select (cached like `index`)."""
+        key = (op, num_ops, c, device)
+        if key not in self._channel_index:
+            flat = torch.tensor([e * num_ops + op for e in self.edges], dtype=torch.long)
+            self._channel_index[key] = flat.repeat_interleave(c).to(device)
+        return self._channel_index[key]
 
     def _indices(self, device: torch.device) -> tuple[Tensor, Tensor]:
         if device not in self._index:
